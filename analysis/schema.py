@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources import files
+from pathlib import Path
 
 from .summary import FeatureSpec, read_summary
 
@@ -67,7 +67,7 @@ def normalise_code(value: object) -> str:
 @cache
 def load_schema() -> dict[str, Feature]:
     """All features in file order, keyed by name."""
-    data = files("analysis") / "data"
+    data = Path(__file__).parent / "data"
     specs = {s.name: s for s in read_summary("analysis/data/features.csv", _summary_text(data))}
     levels: dict[str, dict[str, str]] = {name: {} for name in specs}
     with (data / "levels.csv").open(encoding="utf-8") as fh:
@@ -88,7 +88,7 @@ def load_schema() -> dict[str, Feature]:
     return features
 
 
-def _summary_text(data) -> str:
+def _summary_text(data: Path) -> str:
     """The first four columns of features.csv, i.e. a feature summary in the published format."""
     lines = (data / "features.csv").read_text(encoding="utf-8").splitlines()
     return "\n".join(";".join(line.split(";")[:4]) for line in lines)

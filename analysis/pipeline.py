@@ -1,0 +1,253 @@
+"""The whole analysis, from input files to a results folder, with caching.
+
+Everything is *fitted on the population* and only *applied* to customers: the cleaning plan,
+the impute/scale/PCA pipeline and the clustering. Rows set aside for missingness get segment
+-1 and stay in every comparison.
+
+A run is keyed by the inputs' content hashes, the analysis settings and the package version;
+when ``results.json`` in the results folder carries the same key the run returns at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
+from .compare import compare_segments
+from .components import Reducer, fit_reducer, interpret, loadings, scree
+from .config import Settings
+from .demo import Inputs, resolve_inputs
+from .kselect import fit_final, select_k
+from .errors import InputError
+from .loading import load_table
+from .profiles import pen_portrait, segment_names, top_traits, trait_table
+from .progress import Stages
+from .recommend import recommend
+from .schema import Feature, load_schema
+from .store import atomic_folder, cache_key, file_fingerprint, write_json
+from .summary import read_summary
+from .targeting import gains_table, headline
+
+SET_ASIDE = -1
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.joblib"
+
+
+@dataclass
+class Model:
+    """What ``segments assign`` needs to score new rows exactly as the population was scored."""
+
+    plan: CleaningPlan
+    reducer: Reducer
+    kmeans: object
+    names: dict[int, str]
+    index: dict[int, float]
+    cache_key: str
+
+    def assign(self, cleaned: CleanedTable) -> np.ndarray:
+        """Segment per row: -1 for set-aside rows, else the nearest population centre."""
+        labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
+        kept = ~cleaned.set_aside
+        if kept.any():
+            scores = self.reducer.transform(cleaned.matrix[kept])
+            labels[kept] = self.kmeans.predict(scores)
+        return labels
+
+
+def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
+    """Run (or reuse) the analysis; returns the results folder."""
+    inputs = resolve_inputs(settings, stages)
+    with stages.stage("fingerprint inputs"):
+        fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
+        key = cache_key(fingerprints, dataclasses.asdict(settings.analysis), __version__)
+    out = settings.results
+    if not force and cached_key(out) == key:
+        stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
+        return out
+    with atomic_folder(out) as work:
+        _analyse(inputs, settings, stages, work, key, fingerprints)
+    stages.say(f"results written to {out}")
+    return out
+
+
+def cached_key(out: Path) -> str | None:
+    """The cache key of existing results, or None when there are none or they are unreadable."""
+    try:
+        return json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))["cache_key"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def load_features(summary_path: Path | None) -> list[Feature]:
+    """The schema's features, coded as the user's feature summary says (its missing codes win).
+
+    Without a summary file the package's own copy of the published summary is used.
+    """
+    schema = load_schema()
+    if summary_path is None:
+        return list(schema.values())
+    specs = read_summary(summary_path)
+    unknown = [s.name for s in specs if s.name not in schema]
+    if unknown:
+        raise InputError(f"the summary lists {unknown[0]}, which is not an AZDIAS feature this tool knows",
+                         path=summary_path, column=unknown[0],
+                         expected="the 85 attributes of AZDIAS_Feature_Summary.csv")
+    return [dataclasses.replace(schema[s.name], kind=s.kind, missing=s.missing, level=s.level)
+            for s in specs]
+
+
+def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
+             fingerprints: dict) -> None:
+    analysis = settings.analysis
+    features = load_features(inputs.feature_summary)
+    with stages.stage("load population"):
+        population = load_table(inputs.population, features)
+    with stages.stage("load customers"):
+        customers = load_table(inputs.customers, features)
+    with stages.stage("clean"):
+        plan, pop = fit_cleaning(population.data, features, analysis)
+        cust = apply_cleaning(plan, customers.data)
+        del population, customers
+    columns = {c.name: c for c in plan.columns}
+    with stages.stage("impute, scale, PCA"):
+        kept = pop.matrix[~pop.set_aside]
+        reducer = fit_reducer(kept, analysis.variance_target, analysis.seed)
+        scores = reducer.transform(kept)
+    with stages.stage("choose k"):
+        k_range = range(analysis.k_min, analysis.k_max + 1)
+        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k,
+                             progress=stages.say)
+    with stages.stage("final clustering"):
+        kmeans = fit_final(scores, selection.k, seed=analysis.seed)
+        model = Model(plan, reducer, kmeans, {}, {}, key)
+        pop_labels = model.assign(pop)
+        cust_labels = model.assign(cust)
+    with stages.stage("compare customers"):
+        segments = [SET_ASIDE, *range(selection.k)]
+        comparison = compare_segments(pop_labels, cust_labels, segments=segments)
+        gains = gains_table(comparison)
+        head = headline(gains)
+    with stages.stage("profiles"):
+        traits = trait_table(kept, pop_labels[~pop.set_aside], columns)
+        names = segment_names(traits, list(range(selection.k)))
+        names[SET_ASIDE] = "Set aside: too much missing data"
+        model.names, model.index = names, comparison["index"].astype(float).to_dict()
+        segments_json = _segments(comparison, traits, names)
+        centroids = reducer.back_to_features(kmeans.cluster_centers_)
+        centroids.insert(0, "segment", range(selection.k))
+    with stages.stage("write results"):
+        tables = {
+            "quality_population": pop.quality.reset_index(),
+            "quality_customers": cust.quality.reset_index(),
+            "cleaning_log": pd.DataFrame(plan.log),
+            "scree": scree(reducer),
+            "loadings": loadings(reducer, 10).reset_index(names="column"),
+            "k_curves": selection.curves.reset_index(),
+            "comparison": comparison.reset_index(),
+            "gains": gains.reset_index(),
+            "traits": traits,
+            "centroids": centroids,
+            "set_aside_profile": set_aside_profile(pop, cust, features),
+        }
+        (work / "tables").mkdir()
+        for name, table in tables.items():
+            table.to_parquet(work / "tables" / f"{name}.parquet", index=False)
+        joblib.dump(model, work / MODEL_FILE)
+        summary = {
+            "cache_key": key,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "versions": _versions(),
+            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
+                     "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
+                     "note": inputs.note},
+            "settings": dataclasses.asdict(analysis),
+            "cleaning": _cleaning_summary(plan, pop, cust),
+            "pca": {"n_components": reducer.n_keep, "variance_target": analysis.variance_target,
+                    "variance_explained": float(reducer.pca.explained_variance_ratio_[: reducer.n_keep].sum()),
+                    "n_features": len(plan.columns), "components": interpret(reducer, columns)},
+            "k_selection": selection.to_dict(),
+            "segments": segments_json,
+            "targeting": {"segments": head.segments, "population_share": head.population_share,
+                          "customer_share": head.customer_share, "headline": head.text},
+            "timings": dict(stages.seconds),
+        }
+        write_json(work / RESULTS_FILE, summary)
+
+
+def _segments(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, str]) -> list[dict]:
+    out = []
+    for segment, row in comparison.iterrows():  # one row per segment: a handful of iterations
+        segment = int(segment)
+        top = top_traits(traits, segment) if segment != SET_ASIDE else traits.iloc[:0]
+        effects = traits[traits["segment"] == segment].set_index("column")["effect"]
+        verdict = "set-aside" if segment == SET_ASIDE else row["verdict"]
+        rec = recommend(verdict, effects)
+        out.append({
+            "id": segment, "name": names[segment],
+            "population_share": float(row["population_share"]), "customer_share": float(row["customer_share"]),
+            "population_count": int(row["population_count"]), "customer_count": int(row["customer_count"]),
+            "index": float(row["index"]), "index_ci": [float(row["index_low"]), float(row["index_high"])],
+            "p_adjusted": float(row["p_adjusted"]), "verdict": row["verdict"],
+            "top_traits": [{"column": r.column, "description": r.description, "phrase": r.phrase,
+                            "effect": round(float(r.effect), 3)} for r in top.itertuples()],
+            "pen_portrait": (pen_portrait(segment, names[segment], row, traits) if segment != SET_ASIDE
+                             else _set_aside_portrait(row)),
+            "recommendation": rec.to_dict(),
+        })
+    return out
+
+
+def _set_aside_portrait(row: pd.Series) -> str:
+    return (f"{row['population_share']:.1%} of the population and {row['customer_share']:.1%} of customers "
+            f"miss too many values to be placed in a segment (index {row['index']:.0f}). They are kept "
+            "as their own group so that no share or index elsewhere is inflated by leaving them out.")
+
+
+def _cleaning_summary(plan: CleaningPlan, pop: CleanedTable, cust: CleanedTable) -> dict:
+    return {
+        "dropped": plan.dropped,
+        "n_columns": len(plan.columns),
+        "row_missing_threshold": plan.row_missing_threshold,
+        "set_aside": {"population_count": int(pop.set_aside.sum()), "population_share": float(pop.set_aside.mean()),
+                      "customer_count": int(cust.set_aside.sum()), "customer_share": float(cust.set_aside.mean())},
+        "out_of_range": {"population": int(pop.quality["out_of_range"].sum()),
+                         "customers": int(cust.quality["out_of_range"].sum())},
+        "log": plan.log,
+    }
+
+
+def set_aside_profile(pop: CleanedTable, cust: CleanedTable, features: list[Feature]) -> pd.DataFrame:
+    """How set-aside people differ from the rest, on the ordered features most of them still have."""
+    rows = []
+    for feature in features:
+        if feature.scale not in ("low-strong", "high-strong") or feature.name not in pop.decoded:
+            continue
+        values = pop.decoded[feature.name].to_numpy(np.float64)
+        aside, rest = values[pop.set_aside], values[~pop.set_aside]
+        if np.isnan(aside).mean() > 0.5:
+            continue
+        spread = np.nanstd(rest)
+        effect = (np.nanmean(aside) - np.nanmean(rest)) / spread if spread > 0 else 0.0
+        rows.append({"feature": feature.name, "description": feature.description,
+                     "kept_mean": float(np.nanmean(rest)), "set_aside_mean": float(np.nanmean(aside)),
+                     "customers_set_aside_mean": float(np.nanmean(
+                         cust.decoded[feature.name].to_numpy(np.float64)[cust.set_aside]))
+                     if cust.set_aside.any() else np.nan,
+                     "effect": float(effect), "phrase": feature.end(effect)})
+    table = pd.DataFrame(rows)
+    return table.reindex(table["effect"].abs().sort_values(ascending=False).index) if rows else table
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    return {"customer-segments": __version__, "python": platform.python_version(),
+            "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__}

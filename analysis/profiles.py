@@ -1,0 +1,90 @@
+"""Describe each segment: what distinguishes it from the population, a short name, a pen portrait.
+
+Traits are standardised mean differences (Cohen's d against the population): the segment's
+mean of a cleaned column minus the population mean, divided by the population's standard
+deviation. Means ignore unknown values instead of using imputed ones, so imputation never
+manufactures a trait. Words come from each column's own scale direction (``CleanColumn.words``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .cleaning import CleanColumn
+
+TRAITS_PER_SEGMENT = 6
+NAME_TRAITS = 2
+MIN_EFFECT = 0.2  # |d| below this is not called a trait (Cohen's "small")
+
+
+def trait_table(matrix: pd.DataFrame, labels: np.ndarray, columns: dict[str, CleanColumn]) -> pd.DataFrame:
+    """Effect size of every cleaned column for every segment (rows: segment, column).
+
+    ``matrix`` and ``labels`` are the population's kept rows; the reference is their overall
+    mean and standard deviation.
+    """
+    values = matrix.to_numpy(np.float64)
+    overall = np.nanmean(values, axis=0)
+    spread = np.nanstd(values, axis=0)
+    means = pd.DataFrame(values, columns=matrix.columns).groupby(labels).mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effect = (means.to_numpy() - overall) / spread
+    effect = np.where(spread > 0, effect, 0.0)
+    long = pd.DataFrame(effect, index=means.index, columns=matrix.columns).stack().rename("effect")
+    table = long.reset_index().rename(columns={"level_0": "segment", "level_1": "column"})
+    table["segment_mean"] = means.stack().to_numpy()
+    table["population_mean"] = np.tile(overall, len(means))
+    table["phrase"] = [columns[c].words(e) for c, e in zip(table["column"], table["effect"])]
+    table["description"] = [columns[c].description for c in table["column"]]
+    return table
+
+
+def top_traits(traits: pd.DataFrame, segment: int, n: int = TRAITS_PER_SEGMENT) -> pd.DataFrame:
+    """The ``n`` traits with the largest absolute effect, one per source phrase, strongest first."""
+    rows = traits[traits["segment"] == segment]
+    rows = rows.reindex(rows["effect"].abs().sort_values(ascending=False).index)
+    rows = rows[rows["effect"].abs() >= MIN_EFFECT].drop_duplicates("phrase")
+    return rows.head(n)
+
+
+def strength(effect: float) -> str:
+    """Plain-language size of a standardised difference (Cohen's conventions)."""
+    size = abs(effect)
+    if size >= 0.8:
+        return "markedly"
+    if size >= 0.5:
+        return "clearly"
+    return "somewhat"
+
+
+def segment_names(traits: pd.DataFrame, segments: list[int]) -> dict[int, str]:
+    """Short unique names built from each segment's two strongest traits."""
+    names: dict[int, str] = {}
+    for segment in segments:
+        phrases = list(top_traits(traits, segment, NAME_TRAITS)["phrase"])
+        name = ", ".join(phrases) if phrases else "close to the average"
+        name = name[0].upper() + name[1:]
+        if name in names.values():
+            name = f"{name} ({segment})"
+        names[segment] = name
+    return names
+
+
+def pen_portrait(segment: int, name: str, comparison_row: pd.Series, traits: pd.DataFrame) -> str:
+    """A paragraph a marketer can read: size, customer index and the distinguishing traits."""
+    top = top_traits(traits, segment)
+    sentences = [
+        f"Segment {segment}, \u201c{name}\u201d, is {comparison_row['population_share']:.1%} of the "
+        f"population and {comparison_row['customer_share']:.1%} of customers "
+        f"(index {comparison_row['index']:.0f}).",
+    ]
+    if top.empty:
+        sentences.append("Its people are close to the population average on every feature.")
+    else:
+        parts = [f"{strength(e)} {p}" for p, e in zip(top["phrase"], top["effect"])]
+        sentences.append("Compared with the population, its people are " + _join(parts) + ".")
+    return " ".join(sentences)
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

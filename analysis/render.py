@@ -1,0 +1,80 @@
+"""Render the Quarto site and PDF from the results folder.
+
+Quarto is found on PATH (or beside this Python, where the ``render`` extra's ``quarto-cli``
+puts it). If it is missing, the ``render`` extra is installed once; if that fails too the
+command stops with instructions, after the analysis results were written.
+
+The site is rendered into a temporary folder and swapped in only when complete, so a failed
+render leaves the previous ``_site`` intact.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, requires
+from pathlib import Path
+
+from .progress import Stages
+from .store import atomic_folder
+
+SITE = "_site"
+INSTALL_HELP = """Quarto is needed to render the report and could not be found or installed.
+The analysis results are written; to get the HTML site and PDF:
+  * install Quarto (https://quarto.org/docs/get-started/), then run `segments report` again, or
+  * run `pip install "customer-segments[render]"` on a machine with internet access
+    (the quarto-cli package downloads Quarto while it installs).
+Typst, used for the PDF, ships with Quarto: no LaTeX is needed."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding ``_quarto.yml``: the current one or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_quarto.yml").is_file():
+            return folder
+    return here
+
+
+def find_quarto() -> str | None:
+    """``quarto`` on PATH or in this interpreter's scripts folder (where quarto-cli installs it)."""
+    scripts = str(Path(sys.executable).parent)
+    return shutil.which("quarto") or shutil.which("quarto", path=scripts)
+
+
+def render_extra() -> list[str]:
+    """The requirements of the ``render`` extra, read from the installed package's metadata."""
+    try:
+        declared = requires("customer-segments") or []
+    except PackageNotFoundError:
+        return []
+    return [r.split(";")[0].strip() for r in declared if 'extra == "render"' in r]
+
+
+def install_render_extra(stages: Stages) -> bool:
+    packages = render_extra()
+    if not packages:
+        return False
+    stages.say("Quarto not found: installing the render extra (" + ", ".join(packages) + ")")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=False)
+    return done.returncode == 0
+
+
+def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
+    """Render ``report/`` to ``_site`` (HTML) and the PDF; returns the process exit code."""
+    from .cli import EXIT_NO_QUARTO
+    quarto = find_quarto() or (install_render_extra(stages) and find_quarto())
+    if not quarto:
+        stages.say(INSTALL_HELP)
+        print(INSTALL_HELP, file=sys.stderr)
+        return EXIT_NO_QUARTO
+    root = project_root(root)
+    env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve())}
+    with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
+        done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"quarto render failed with exit code {done.returncode}; "
+                               f"the previous {SITE} was kept")
+    stages.say(f"report written to {root / SITE} (open index.html; the PDF is beside it)")
+    return 0

@@ -1,0 +1,49 @@
+"""``segments validate``: check the input files and summarise their quality, without clustering."""
+from __future__ import annotations
+
+from .cleaning import CleanedTable, apply_cleaning, fit_cleaning
+from .config import Settings
+from .demo import resolve_inputs
+from .loading import LoadedTable, load_table
+from .pipeline import load_features
+from .progress import Stages
+
+TOP_MISSING = 8
+
+
+def validate(settings: Settings, stages: Stages) -> str:
+    """Load and clean both files as the analysis would; return a plain-text quality summary."""
+    inputs = resolve_inputs(settings, stages)
+    features = load_features(inputs.feature_summary)
+    with stages.stage("load population"):
+        population = load_table(inputs.population, features)
+    with stages.stage("load customers"):
+        customers = load_table(inputs.customers, features)
+    with stages.stage("clean"):
+        plan, pop = fit_cleaning(population.data, features, settings.analysis)
+        cust = apply_cleaning(plan, customers.data)
+    lines = [f"Data: {inputs.note}", ""]
+    lines += _describe("Population", population, pop)
+    lines += _describe("Customers", customers, cust)
+    lines.append(f"Columns dropped ({len(plan.dropped)}):")
+    lines += [f"  {name}: {reason}" for name, reason in plan.dropped.items()]
+    lines.append(f"Cleaned matrix: {len(plan.columns)} columns.")
+    lines.append("OK: both files can be analysed.")
+    return "\n".join(lines)
+
+
+def _describe(title: str, loaded: LoadedTable, cleaned: CleanedTable) -> list[str]:
+    quality = cleaned.quality
+    worst = quality["missing_share"].sort_values(ascending=False).head(TOP_MISSING)
+    lines = [f"{title}: {loaded.path}",
+             f"  {loaded.rows:,} rows, {len(quality)} features"
+             + (f", extra columns ignored: {', '.join(loaded.extra_columns)}" if loaded.extra_columns else ""),
+             f"  duplicate rows: {int(loaded.data.duplicated().sum()):,}",
+             f"  values outside the valid codes (treated as missing): {int(quality['out_of_range'].sum()):,}"]
+    for name, count in quality["out_of_range"][quality["out_of_range"] > 0].items():
+        lines.append(f"    {name}: {count:,}")
+    lines.append(f"  rows set aside for missing data: {int(cleaned.set_aside.sum()):,} "
+                 f"({cleaned.set_aside.mean():.1%})")
+    lines.append("  most-missing columns: " + ", ".join(f"{n} {s:.0%}" for n, s in worst.items()))
+    lines.append("")
+    return lines
