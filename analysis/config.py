@@ -93,7 +93,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None, cwd: Path | None =
     """Merge defaults, the config file, the environment and ``overrides`` (CLI flags; None = unset)."""
     cwd = Path.cwd() if cwd is None else cwd
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"results": Settings.results}
     values.update(_from_file(_config_path(cwd, environ)))
     values.update(_from_env(environ))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})

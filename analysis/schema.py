@@ -49,7 +49,8 @@ class Feature:
 
     def label(self, code: object) -> str:
         """The label of a code, accepting ``2``, ``'2'`` or ``2.0``."""
-        return self.codes.get(normalise_code(code), str(code))
+        code = normalise_code(code)
+        return self.codes.get(code, code)
 
     def end(self, sign: float) -> str:
         """Words for the end of the scale a positive (high) or negative (low) value points to."""

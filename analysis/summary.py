@@ -58,7 +58,9 @@ def read_summary(path: Path | str, text: str | None = None) -> list[FeatureSpec]
     if text is None:
         text = _read_text(path)
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    if not rows or not any(cell.strip() for cell in rows[0]):
+    while rows and not any(cell.strip() for cell in rows[0]):
+        rows.pop(0)  # blank lines before the header
+    if not rows:
         raise InputError("the feature summary is empty", path=path,
                          expected="a header line " + ";".join(COLUMNS))
     header = tuple(cell.strip().lstrip("\ufeff") for cell in rows[0])
