@@ -1,0 +1,199 @@
+"""Benchmark: wall time and peak memory per stage, for this pipeline and the usual notebook approach.
+
+    .venv/bin/python benchmarks/bench.py                       # real sizes, 891,211 + 191,652 rows
+    .venv/bin/python benchmarks/bench.py --population 100000 --customers 20000 --no-reference
+    .venv/bin/python benchmarks/bench.py --population 10000000 --customers 2000000 --no-reference
+
+Memory is the process's resident set size, sampled every 20 ms by a background thread; the
+figure per stage is the peak reached while that stage ran (it includes what earlier stages
+still hold). The reference implementation is what public notebooks for this data do: pandas'
+default CSV parser, missing codes replaced column by column, get_dummies, and a full-batch
+KMeans for every k of the elbow plot. It runs k = 2..``--reference-k-max`` and extrapolates the
+remaining k up to 20 linearly from the measured per-k times (k-means cost grows about linearly
+in k), and says so in the output.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.config import AnalysisSettings, Settings
+from analysis.pipeline import run
+from analysis.progress import Stages
+from analysis.schema import load_schema
+from analysis.synthetic import generate
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class RssSampler:
+    """Peak resident memory between marks, sampled from /proc in a daemon thread."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * PAGE
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def reset(self) -> None:
+        self.peak = self.rss()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Table:
+    """Rows of (stage, seconds, peak MB), printed at the end."""
+
+    def __init__(self, sampler: RssSampler) -> None:
+        self.sampler, self.rows, self._start = sampler, {}, {}
+
+    def start(self, name: str) -> None:
+        self.sampler.reset()
+        self._start[name] = time.perf_counter()
+
+    def end(self, name: str) -> None:
+        seconds = time.perf_counter() - self._start.pop(name)
+        old = self.rows.get(name, (0.0, 0))
+        self.rows[name] = (old[0] + seconds, max(old[1], self.sampler.peak))
+
+    @contextmanager
+    def stage(self, name: str):
+        self.start(name)
+        yield
+        self.end(name)
+
+    def total(self) -> tuple[float, int]:
+        return sum(s for s, _ in self.rows.values()), max((m for _, m in self.rows.values()), default=0)
+
+
+def ours(data: Path, results: Path, table: Table) -> float:
+    stages = Stages(stream=None, on_start=table.start, on_end=table.end)
+    settings = Settings(population=data / "Udacity_AZDIAS_Subset.csv",
+                        customers=data / "Udacity_CUSTOMERS_Subset.csv",
+                        feature_summary=data / "AZDIAS_Feature_Summary.csv",
+                        results=results, analysis=AnalysisSettings())
+    run(settings, stages)
+    start = time.perf_counter()
+    run(settings, Stages(stream=None))
+    return time.perf_counter() - start
+
+
+def reference(data: Path, table: Table, k_max: int) -> dict[int, float]:
+    """The usual notebook approach, timed stage by stage; returns seconds per k."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    schema = load_schema()
+    with table.stage("load"):
+        population = pd.read_csv(data / "Udacity_AZDIAS_Subset.csv", sep=";")
+        customers = pd.read_csv(data / "Udacity_CUSTOMERS_Subset.csv", sep=";")
+    with table.stage("clean"):
+        frames = []
+        for frame in (population, customers):
+            for name, feature in schema.items():  # column-by-column code replacement
+                codes = [c if not c.lstrip("-").isdigit() else int(c) for c in feature.missing]
+                frame[name] = frame[name].replace(codes + [str(c) for c in codes], np.nan)
+            frame = frame.drop(columns=["TITEL_KZ", "AGER_TYP", "KK_KUNDENTYP", "KBA05_BAUMAX",
+                                        "GEBURTSJAHR", "ALTER_HH", "CAMEO_DEU_2015",
+                                        "LP_LEBENSPHASE_FEIN", "LP_LEBENSPHASE_GROB"])
+            frame = frame[frame.isna().sum(axis=1) <= 20]
+            frame["OST_WEST_KZ"] = frame["OST_WEST_KZ"].map({"W": 1, "O": 0})
+            for name in ("CAMEO_DEUG_2015", "CAMEO_INTL_2015"):
+                frame[name] = pd.to_numeric(frame[name], errors="coerce")
+            frames.append(pd.get_dummies(frame, columns=["CJT_GESAMTTYP", "FINANZTYP", "GFK_URLAUBERTYP",
+                                                          "LP_FAMILIE_GROB", "LP_STATUS_GROB", "NATIONALITAET_KZ",
+                                                          "SHOPPER_TYP", "ZABEOTYP", "GEBAEUDETYP"], dtype=float))
+        population, customers = frames
+        customers = customers.reindex(columns=population.columns, fill_value=0)
+    with table.stage("impute/scale"):
+        imputer, scaler = SimpleImputer(), StandardScaler()
+        x = scaler.fit_transform(imputer.fit_transform(population))
+    with table.stage("PCA"):
+        pca = PCA(30).fit(x)
+        scores = pca.transform(x)
+    per_k = {}
+    with table.stage("k selection"):
+        for k in range(2, k_max + 1):
+            start = time.perf_counter()
+            KMeans(k, n_init=10, random_state=0).fit(scores)
+            per_k[k] = time.perf_counter() - start
+    with table.stage("final fit"):
+        model = KMeans(8, n_init=10, random_state=0).fit(scores)
+    with table.stage("customer comparison"):
+        labels = model.predict(pca.transform(scaler.transform(imputer.transform(customers))))
+        np.bincount(labels, minlength=8) / len(labels)
+    return per_k
+
+
+def extrapolate(per_k: dict[int, float], k_max: int = 20) -> float:
+    """Seconds for k = 2..k_max, measured where available, else a linear fit in k."""
+    ks, secs = np.array(list(per_k)), np.array(list(per_k.values()))
+    slope, intercept = np.polyfit(ks, secs, 1) if len(ks) > 1 else (secs[0] / ks[0], 0.0)
+    return float(secs.sum() + sum(max(slope * k + intercept, 0.0) for k in range(max(ks) + 1, k_max + 1)))
+
+
+def show(title: str, table: Table) -> None:
+    print(f"\n{title}")
+    print(f"{'stage':32s} {'seconds':>9s} {'peak MB':>9s}")
+    for name, (seconds, peak) in table.rows.items():
+        print(f"{name:32s} {seconds:9.1f} {peak / 2**20:9.0f}")
+    seconds, peak = table.total()
+    print(f"{'total':32s} {seconds:9.1f} {peak / 2**20:9.0f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=891_211)
+    parser.add_argument("--customers", type=int, default=191_652)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-reference", action="store_true", help="skip the notebook-style reference")
+    parser.add_argument("--reference-k-max", type=int, default=6,
+                        help="largest k the reference really fits (the rest up to 20 is extrapolated)")
+    args = parser.parse_args()
+    sampler = RssSampler()
+    with tempfile.TemporaryDirectory(prefix="segments-bench-") as tmp:
+        data = Path(tmp) / "data"
+        setup = Table(sampler)
+        with setup.stage("generate synthetic data"):
+            generate(data, population=args.population, customers=args.customers, seed=args.seed)
+        show(f"Data: {args.population:,} + {args.customers:,} rows", setup)
+        mine = Table(sampler)
+        cached = ours(data, Path(tmp) / "results", mine)
+        show("customer-segments pipeline", mine)
+        print(f"{'cached re-run':32s} {cached:9.1f}")
+        if args.no_reference:
+            return 0
+        ref = Table(sampler)
+        per_k = reference(data, ref, args.reference_k_max)
+        show(f"reference notebook approach (KMeans fitted for k = 2..{args.reference_k_max})", ref)
+        measured = ref.total()[0]
+        full = measured - sum(per_k.values()) + extrapolate(per_k)
+        print(f"{'reference, k = 2..20 (extrapolated)':32s} {full:9.1f}")
+        print(f"\nspeed-up: {measured / mine.total()[0]:.1f}x measured, "
+              f"{full / mine.total()[0]:.1f}x against the extrapolated k = 2..20 elbow")
+    sampler.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
