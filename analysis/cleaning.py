@@ -13,14 +13,16 @@ Steps, each recorded in the cleaning log the report shows:
    them would inflate every other ratio.
 4. *Re-encoding* – two-level categoricals become 0/1 flags; other categoricals are one-hot
    encoded with the levels seen in the population (customers get exactly those columns, so a
-   level absent from customers is an all-zero column, never a missing one), or dropped with a
-   reason when a cleaner feature carries the same information.
+   level absent from customers is an all-zero column, never a missing one; a level held by
+   under 0.5% of people gets no column), or dropped with a reason when a cleaner feature
+   carries the same information.
 5. *Engineering* – mixed features are split into their parts: PRAEGENDE_JUGENDJAHRE into a
    decade (its mainstream/avant-garde flag duplicates GREEN_AVANTGARDE and is not kept),
    CAMEO_INTL_2015 into wealth and life stage, WOHNLAGE into quality and a rural flag,
    *_BAUMAX into home size and a business flag. LP_LEBENSPHASE_* mix household type, income
    and age in one code; the same facts come cleanly from LP_FAMILIE_GROB, LP_STATUS_GROB and
-   the age features, so they are dropped.
+   the age features, so they are dropped. Long-tailed counts (ANZ_*, KBA13_ANZAHL_PKW) are
+   log-transformed.
 
 Everything is vectorised over rows; loops run over columns only.
 """
@@ -50,6 +52,9 @@ REDUNDANT = {
 ORDERED_CATEGORICALS = {
     "CAMEO_DEUG_2015": "its nine groups run from upper class (1) to urban working class (9)",
 }
+MIN_LEVEL_SHARE = 0.005  # a one-hot level rarer than 0.5% gets no column of its own
+# Counts with a long right tail: log(1 + x) keeps a few huge values from dominating PCA.
+LOG_COUNTS = ("ANZ_PERSONEN", "ANZ_TITEL", "ANZ_HAUSHALTE_AKTIV", "ANZ_HH_TITEL", "KBA13_ANZAHL_PKW")
 _DECADE = {1: 40, 2: 40, 3: 50, 4: 50, 5: 60, 6: 60, 7: 60, 8: 70, 9: 70,
            10: 80, 11: 80, 12: 80, 13: 80, 14: 90, 15: 90}
 _AVANTGARDE = (2, 4, 6, 7, 9, 11, 13, 15)
@@ -169,7 +174,7 @@ def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
     log: list[dict[str, str]] = []
     dropped = _drop_columns(quality, features, settings.column_missing_threshold, log)
     kept = [f for f in features if f.name not in dropped]
-    levels = _one_hot_levels(decoded, kept)
+    levels = _one_hot_levels(decoded, kept, log)
     columns = tuple(_plan_columns(decoded, kept, levels, dropped, log))
     plan = CleaningPlan(tuple(features), dropped, levels, columns, settings.row_missing_threshold, log)
     table = _finish(plan, decoded, quality)
@@ -210,14 +215,26 @@ def _drop_columns(quality: pd.DataFrame, features: Sequence[Feature], threshold:
     return dropped
 
 
-def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature]) -> dict[str, tuple]:
-    """Levels seen in the population for each multi-level categorical that is one-hot encoded."""
+def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature],
+                    log: list[dict[str, str]]) -> dict[str, tuple]:
+    """Levels seen in at least MIN_LEVEL_SHARE of the population, per one-hot categorical.
+
+    A level held by a handful of people would become a column whose standardised values are
+    huge for those few, and k-means would spend a cluster on them. Their rows get 0 in every
+    column of that feature.
+    """
     levels = {}
     for feature in kept:
-        if _treatment(feature) == "one-hot":
-            values = decoded[feature.name]
-            seen = pd.unique(values[pd.notna(values)])
-            levels[feature.name] = tuple(sorted(seen.tolist()))
+        if _treatment(feature) != "one-hot":
+            continue
+        shares = pd.Series(np.asarray(decoded[feature.name], dtype=object)).value_counts(normalize=True)
+        common = shares[shares >= MIN_LEVEL_SHARE]
+        levels[feature.name] = tuple(sorted(common.index.tolist()))
+        rare = sorted(set(shares.index) - set(common.index))
+        if rare:
+            log.append(_entry("re-encoding", feature.name, "rare levels without a column",
+                              f"levels {', '.join(_level_name(v) for v in rare)} each hold under "
+                              f"{MIN_LEVEL_SHARE:.1%} of people with a known value"))
     return levels
 
 
@@ -234,7 +251,12 @@ def _plan_columns(decoded: pd.DataFrame, kept: Sequence[Feature], levels: dict[s
     """Yield the cleaned columns in feature order, logging each non-trivial decision."""
     for feature in kept:
         treatment = _treatment(feature)
-        if treatment == "scale":
+        if feature.name in LOG_COUNTS:
+            log.append(_entry("engineering", feature.name, "log(1 + x)",
+                              "count with a long right tail; the log keeps a few large values from dominating"))
+            yield CleanColumn(feature.name, feature.name, "scale", feature.description,
+                              feature.low_end, feature.high_end, rule="derive", value="LOG")
+        elif treatment == "scale":
             if feature.name in ORDERED_CATEGORICALS:
                 log.append(_entry("re-encoding", feature.name, "kept as a scale",
                                   ORDERED_CATEGORICALS[feature.name]))
@@ -360,4 +382,5 @@ DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "RURAL": lambda c: _lookup(c, {7: 1.0, 8: 1.0}, default=0.0),
     "HOMES": lambda c: _lookup(c, {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}),
     "BUSINESS": lambda c: _lookup(c, {5: 1.0}, default=0.0),
+    "LOG": lambda c: np.log1p(np.maximum(c, 0)).astype(np.float32),
 }

@@ -135,7 +135,9 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         segments = [SET_ASIDE, *range(selection.k)]
         comparison = compare_segments(pop_labels, cust_labels, segments=segments)
         gains = gains_table(comparison)
-        head = headline(gains)
+        # The headline mails segments, not "people with missing data": the set-aside group
+        # stays in the gains table and in every share, but is not picked as a target.
+        head = headline(gains_table(comparison.drop(index=SET_ASIDE)))
     with stages.stage("profiles"):
         traits = trait_table(kept, pop_labels[~pop.set_aside], columns)
         names = segment_names(traits, list(range(selection.k)))

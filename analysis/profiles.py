@@ -47,14 +47,12 @@ def top_traits(traits: pd.DataFrame, segment: int, n: int = TRAITS_PER_SEGMENT) 
     return rows.head(n)
 
 
+STRENGTHS = ((0.8, "Marked"), (0.5, "Clear"), (MIN_EFFECT, "Smaller"))  # Cohen's large/medium/small
+
+
 def strength(effect: float) -> str:
     """Plain-language size of a standardised difference (Cohen's conventions)."""
-    size = abs(effect)
-    if size >= 0.8:
-        return "markedly"
-    if size >= 0.5:
-        return "clearly"
-    return "somewhat"
+    return next(word for limit, word in STRENGTHS if abs(effect) >= limit)
 
 
 def segment_names(traits: pd.DataFrame, segments: list[int]) -> dict[int, str]:
@@ -80,9 +78,10 @@ def pen_portrait(segment: int, name: str, comparison_row: pd.Series, traits: pd.
     ]
     if top.empty:
         sentences.append("Its people are close to the population average on every feature.")
-    else:
-        parts = [f"{strength(e)} {p}" for p, e in zip(top["phrase"], top["effect"])]
-        sentences.append("Compared with the population, its people are " + _join(parts) + ".")
+    for _, word in STRENGTHS:
+        phrases = [p for p, e in zip(top["phrase"], top["effect"]) if strength(e) == word]
+        if phrases:
+            sentences.append(f"{word} differences from the population: {_join(phrases)}.")
     return " ".join(sentences)
 
 

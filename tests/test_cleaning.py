@@ -169,3 +169,19 @@ def test_thresholds_are_settings(features):
     plan, table = fit(features, column_missing_threshold=0.9, row_missing_threshold=0.95)
     assert "TITEL_KZ" not in plan.dropped
     assert not table.set_aside.any()
+
+
+def test_rare_levels_get_no_column():
+    schema = load_schema()
+    values = np.array([1.0] * 300 + [3.0] * 100 + [6.0], np.float32)  # level 6: 1 of 401 < 0.5%
+    raw = pd.DataFrame({"CJT_GESAMTTYP": values})
+    plan, table = fit_cleaning(raw, [schema["CJT_GESAMTTYP"]], AnalysisSettings())
+    assert list(table.matrix.columns) == ["CJT_GESAMTTYP_1", "CJT_GESAMTTYP_3"]
+    assert table.matrix.iloc[-1].tolist() == [0.0, 0.0]
+    entry = next(e for e in plan.log if e["decision"] == "rare levels without a column")
+    assert entry["reason"] == "levels 6 each hold under 0.5% of people with a known value"
+
+
+def test_long_tailed_counts_are_log_transformed(features):
+    _, table = fit(features)
+    assert column(table, "KBA13_ANZAHL_PKW")[:3] == pytest.approx([np.log1p(500), NAN, np.log1p(10)], nan_ok=True)
