@@ -4,7 +4,8 @@ Everything is *fitted on the population* and only *applied* to customers: the cl
 the impute/scale/PCA pipeline and the clustering. Rows set aside for missingness get segment
 -1 and stay in every comparison.
 
-A run is keyed by the inputs' content hashes, the analysis settings and the package version;
+A run is keyed by the inputs' content hashes, the analysis settings, the package version and
+a hash of the package's code;
 when ``results.json`` in the results folder carries the same key the run returns at once.
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .profiles import pen_portrait, segment_names, top_traits, trait_table
 from .progress import Stages
 from .recommend import recommend
 from .schema import Feature, load_schema
-from .store import atomic_folder, cache_key, file_fingerprint, write_json
+from .store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
 from .summary import read_summary
 from .targeting import gains_table, headline
 
@@ -68,7 +69,7 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     inputs = resolve_inputs(settings, stages)
     with stages.stage("fingerprint inputs"):
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
-        key = cache_key(fingerprints, dataclasses.asdict(settings.analysis), __version__)
+        key = cache_key(fingerprints, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
     out = settings.results
     if not force and cached_key(out) == key:
         stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
@@ -159,6 +160,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "traits": traits,
             "centroids": centroids,
             "set_aside_profile": set_aside_profile(pop, cust, features),
+            "labels_population": pd.DataFrame({"segment": pop_labels}),
+            "labels_customers": pd.DataFrame({"segment": cust_labels}),
         }
         (work / "tables").mkdir()
         for name, table in tables.items():

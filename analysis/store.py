@@ -26,6 +26,20 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "blake2b": digest.hexdigest()}
 
 
+def code_fingerprint() -> str:
+    """Hash of the package's own source and data files.
+
+    The version number alone would serve stale results to anyone running from a source
+    checkout whose code changed without a version bump.
+    """
+    package = Path(__file__).parent
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted([*package.glob("*.py"), *package.glob("data/*")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def cache_key(*parts: Any) -> str:
     """A stable hash of JSON-serialisable parts (fingerprints, settings, version)."""
     text = json.dumps(parts, sort_keys=True, default=str)

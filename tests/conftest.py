@@ -1,0 +1,40 @@
+"""Shared fixtures: one small generated dataset and one analysis run for the whole session.
+
+The analysis is run once (about half a minute) and reused by the pipeline, CLI and report
+tests; tests must treat the folders as read-only (copy them when they need to change files).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.config import AnalysisSettings, Settings
+from analysis.pipeline import run
+from analysis.progress import Stages
+from analysis.synthetic import DemoPaths, generate
+
+SMALL_POPULATION = 30_000
+SMALL_CUSTOMERS = 8_000
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "azdias"
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> DemoPaths:
+    """A small synthetic dataset (same generator and format as the full-size default)."""
+    return generate(tmp_path_factory.mktemp("data") / "demo", population=SMALL_POPULATION,
+                    customers=SMALL_CUSTOMERS, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_settings(small_data, tmp_path_factory) -> Settings:
+    return Settings(population=small_data.population, customers=small_data.customers,
+                    feature_summary=small_data.feature_summary,
+                    results=tmp_path_factory.mktemp("results") / "_results",
+                    analysis=AnalysisSettings(k_max=10))
+
+
+@pytest.fixture(scope="session")
+def small_results(small_settings) -> Path:
+    """Results folder of one analysis of the small dataset."""
+    return run(small_settings, Stages(stream=None))
