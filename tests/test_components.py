@@ -1,0 +1,54 @@
+"""Impute/scale/PCA and the interpretation of components in words."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.cleaning import CleanColumn
+from analysis.components import fit_reducer, interpret, scree
+
+COLUMNS = {
+    "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
+    "SAVER": CleanColumn("SAVER", "SAVER", "scale", "Money saver", "keen savers", "not savers"),
+    "NOISE": CleanColumn("NOISE", "NOISE", "scale", "Noise", "low noise", "high noise"),
+}
+
+
+def data(n: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Older people save more: AGE up means SAVER code DOWN (low code = keen saver)."""
+    rng = np.random.default_rng(seed)
+    age = rng.normal(size=n)
+    return pd.DataFrame({"AGE": age, "SAVER": -age + 0.1 * rng.normal(size=n),
+                         "NOISE": 0.3 * rng.normal(size=n)}, dtype=np.float32)
+
+
+def test_components_kept_reach_the_variance_target():
+    # standardised, AGE and SAVER share one component (2 of 3 units of variance), NOISE another
+    table = scree(fit_reducer(data(), 0.6, seed=0))
+    assert table["variance_ratio"].iloc[0] == pytest.approx(2 / 3, abs=0.01)
+    assert table["kept"].tolist() == [True, False, False]
+    assert scree(fit_reducer(data(), 0.8, seed=0))["kept"].tolist() == [True, True, False]
+
+
+def test_missing_values_are_imputed_by_population_median():
+    frame = data()
+    frame.loc[:9, "AGE"] = np.nan
+    reducer = fit_reducer(frame, 0.99, seed=0)
+    assert reducer.pipeline[0].statistics_[0] == pytest.approx(np.nanmedian(frame["AGE"]))
+    assert np.isfinite(reducer.transform(frame)).all()
+
+
+def test_poles_read_each_scale_in_its_own_direction():
+    reducer = fit_reducer(data(), 0.6, seed=0)
+    first = interpret(reducer, COLUMNS, n_components=1)[0]
+    poles = {tuple(sorted(first["positive_pole"][:2])), tuple(sorted(first["negative_pole"][:2]))}
+    assert poles == {("keen savers", "older"), ("not savers", "younger")}
+
+
+def test_back_to_features_inverts_the_transform():
+    frame = data()
+    reducer = fit_reducer(frame, 1.0, seed=0)
+    scores = reducer.transform(frame.iloc[:5])
+    np.testing.assert_allclose(reducer.back_to_features(scores).to_numpy(), frame.iloc[:5].to_numpy(),
+                               atol=1e-4)
