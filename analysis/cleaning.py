@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .config import AnalysisSettings
+from .moments import group_sums, mean_std
 from .schema import Feature
 
 # Columns dropped whatever their missingness, with the reason shown in the report.
@@ -108,13 +109,23 @@ class CleaningPlan:
 
 @dataclass
 class CleanedTable:
-    """A table after cleaning: the matrix (all rows, NaN where unknown) and who is set aside."""
+    """A table after cleaning.
+
+    ``matrix`` has every row (set-aside ones included, NaN where unknown) over one float32
+    block in column-major order, so the frame wraps it without a copy and building it
+    column by column writes contiguous memory. ``group_means`` keeps, per ordered feature,
+    the means of kept and set-aside rows, so the raw decoded table can be freed.
+    """
 
     matrix: pd.DataFrame
-    decoded: pd.DataFrame  # the 85 features with missing codes as NaN, for profiles and quality
     set_aside: np.ndarray
     row_missing_share: np.ndarray
     quality: pd.DataFrame  # per feature: blank, coded_missing, out_of_range, missing_share
+    group_means: pd.DataFrame  # per ordered feature: kept_mean, kept_std, set_aside_mean
+
+    @property
+    def kept(self) -> np.ndarray:
+        return ~self.set_aside
 
 
 def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -132,39 +143,51 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame
 
 def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd.Categorical, dict]:
     if feature.is_text:
-        text = column.astype(object).to_numpy()
-        blank = pd.isna(text)
-        coded = np.isin(text, feature.missing)
-        valid = np.isin(text, list(feature.codes))
-        invalid = ~blank & ~coded & ~valid
-        kept = np.where(valid, text, None)
-        values = _text_as_numbers(kept, feature)
+        blank, coded, invalid, values = _decode_text(pd.Categorical(column), feature)
     else:
         numbers = column.to_numpy(dtype=np.float32)
         blank = np.isnan(numbers)
-        coded = np.isin(numbers, [float(c) for c in feature.missing])
+        coded = _is_code(numbers, feature.missing)
         invalid = ~blank & ~coded & ~_valid_numbers(numbers, feature)
         values = np.where(coded | invalid, np.float32(np.nan), numbers).astype(np.float32)
     return values, {"feature": feature.name, "blank": int(blank.sum()),
                     "coded_missing": int(coded.sum()), "out_of_range": int(invalid.sum())}
 
 
+def _is_code(numbers: np.ndarray, codes: Sequence[str]) -> np.ndarray:
+    """Elementwise "is one of these integer codes", via a lookup table (fast for ~1M rows)."""
+    if not codes:
+        return np.zeros(len(numbers), dtype=bool)
+    wanted = np.array([int(c) for c in codes])
+    whole = ~np.isnan(numbers) & (np.round(numbers) == numbers)
+    ints = np.where(whole, numbers, wanted.min() - 1).astype(np.int64)
+    return np.isin(ints, wanted, kind="table") & whole
+
+
 def _valid_numbers(numbers: np.ndarray, feature: Feature) -> np.ndarray:
     if feature.codes:
-        return np.isin(numbers, [float(c) for c in feature.codes])
+        return _is_code(numbers, tuple(feature.codes))
     low = -np.inf if feature.min is None else feature.min
     high = np.inf if feature.max is None else feature.max
     return (numbers >= low) & (numbers <= high)
 
 
-def _text_as_numbers(kept: np.ndarray, feature: Feature) -> np.ndarray | pd.Categorical:
-    """CAMEO group and international codes are numbers in disguise; the rest stay categories."""
-    if all(code.isdigit() for code in feature.codes):
-        out = np.full(len(kept), np.nan, dtype=np.float32)
-        present = kept != None  # noqa: E711 - elementwise comparison on an object array
-        out[present] = kept[present].astype(np.float32)
-        return out
-    return pd.Categorical(kept, categories=sorted(feature.codes))
+def _decode_text(column: pd.Categorical, feature: Feature):
+    """Classify each category once, then spread the result to rows through the category codes."""
+    categories = np.asarray(column.categories, dtype=object)
+    codes = column.codes
+    blank = codes < 0
+    is_missing = np.isin(categories, feature.missing)
+    is_valid = np.isin(categories, list(feature.codes))
+    coded = ~blank & is_missing[codes]
+    invalid = ~blank & ~is_missing[codes] & ~is_valid[codes]
+    valid_codes = np.where(~blank & is_valid[codes], codes, -1)
+    if all(code.isdigit() for code in feature.codes):  # CAMEO group and international codes
+        numbers = np.array([float(c) if ok else np.nan for c, ok in zip(categories, is_valid)] + [np.nan],
+                           dtype=np.float32)
+        return blank, coded, invalid, numbers[valid_codes]
+    kept = pd.Categorical.from_codes(valid_codes, categories=categories)
+    return blank, coded, invalid, kept.set_categories(sorted(feature.codes))
 
 
 def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
@@ -191,10 +214,27 @@ def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
 
 
 def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
-    sources = decoded[plan.kept_sources]
-    share = sources.isna().to_numpy().mean(axis=1).astype(np.float32)
-    matrix = pd.DataFrame({c.name: _build(c, decoded) for c in plan.columns}, index=decoded.index)
-    return CleanedTable(matrix, decoded, share > plan.row_missing_threshold, share, quality)
+    share = decoded[plan.kept_sources].isna().to_numpy().mean(axis=1).astype(np.float32)
+    set_aside = share > plan.row_missing_threshold
+    matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
+    for j, column in enumerate(plan.columns):
+        matrix[:, j] = _build(column, decoded)
+    frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
+    return CleanedTable(frame, set_aside, share, quality, _group_means(decoded, plan.features, set_aside))
+
+
+def _group_means(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> pd.DataFrame:
+    """Means of each ordered feature for kept and set-aside rows: how the set-aside group differs."""
+    groups = set_aside.astype(np.intp)  # 0 = kept, 1 = set aside
+    rows = {}
+    for feature in features:
+        if feature.scale not in ("low-strong", "high-strong"):
+            continue
+        sums = group_sums(np.asarray(decoded[feature.name], dtype=np.float32), groups, 2)
+        mean, std = mean_std(sums)
+        rows[feature.name] = {"kept_mean": mean[0], "kept_std": std[0], "set_aside_mean": mean[1],
+                              "set_aside_known": sums[0, 1] / max(int(set_aside.sum()), 1)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _entry(step: str, column: str, decision: str, reason: str) -> dict[str, str]:
@@ -227,7 +267,8 @@ def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature],
     for feature in kept:
         if _treatment(feature) != "one-hot":
             continue
-        shares = pd.Series(np.asarray(decoded[feature.name], dtype=object)).value_counts(normalize=True)
+        shares = pd.Series(decoded[feature.name]).value_counts(normalize=True)
+        shares = shares[shares > 0]
         common = shares[shares >= MIN_LEVEL_SHARE]
         levels[feature.name] = tuple(sorted(common.index.tolist()))
         rare = sorted(set(shares.index) - set(common.index))
@@ -367,9 +408,15 @@ def _build(column: CleanColumn, decoded: pd.DataFrame) -> np.ndarray:
 
 def _equals(source: pd.Series, level: float | str) -> np.ndarray:
     """1 where the source equals ``level``, 0 elsewhere, NaN where the source is unknown."""
-    values = source.astype(object).to_numpy() if isinstance(source.dtype, pd.CategoricalDtype) else source.to_numpy()
+    if isinstance(source.dtype, pd.CategoricalDtype):
+        codes = source.cat.codes.to_numpy()
+        categories = list(source.cat.categories)
+        out = (codes == categories.index(level)).astype(np.float32) if level in categories else np.zeros(len(codes), np.float32)
+        out[codes < 0] = np.nan
+        return out
+    values = source.to_numpy()
     out = (values == level).astype(np.float32)
-    out[pd.isna(values)] = np.nan
+    out[np.isnan(values)] = np.nan
     return out
 
 

@@ -1,14 +1,19 @@
 """Impute, scale and reduce the cleaned population; explain each principal component in words.
 
 The pipeline is fitted on the population rows kept after cleaning and only *applied* to
-customers. Medians are imputed (they are always a real code of the scale, unlike a mean of
-codes); standardising puts codes, counts and 0/1 flags on one footing before PCA.
+customers. Missing values get the population mean: after standardising that is exactly 0,
+so an unknown answer pulls a person towards no side of any component (a median would place
+them at a code that can sit well off-centre on skewed scales). Standardising puts codes,
+counts and 0/1 flags on one footing before PCA.
 
-PCA is fitted with all components so the scree curve is complete; the analysis keeps the
-first ``n_keep`` that together explain ``variance_target`` of the variance.
+PCA is fitted with all components so the scree curve is complete, then truncated to the
+first ``n_keep`` that together explain ``variance_target`` of the variance, so transforming
+writes only the columns the clustering uses. Imputation and scaling work in place on the
+one row-subset copy each call makes: at 900k rows that copy is the largest allocation here.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,46 +30,57 @@ POLE_SIZE = 3  # features named on each side of a component
 
 @dataclass
 class Reducer:
-    """The fitted impute -> scale -> PCA pipeline and how many components the analysis keeps."""
+    """The fitted impute -> scale -> PCA pipeline (PCA truncated to the kept components)."""
 
     pipeline: Pipeline
-    n_keep: int
+    variance_ratio: np.ndarray  # of every component, for the scree curve
     columns: tuple[str, ...]
 
     @property
     def pca(self) -> PCA:
         return self.pipeline[-1]
 
-    def transform(self, matrix: pd.DataFrame) -> np.ndarray:
-        """Scores on the kept components, float32 to halve memory for clustering."""
-        scores = self.pipeline.transform(matrix[list(self.columns)].to_numpy(np.float32))
-        return np.ascontiguousarray(scores[:, : self.n_keep], dtype=np.float32)
+    @property
+    def n_keep(self) -> int:
+        return int(self.pca.n_components_)
+
+    def transform(self, matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of ``matrix[rows]`` on the kept components (float32)."""
+        return self.pipeline.transform(np.asarray(matrix, dtype=np.float32)[rows])
 
     def back_to_features(self, scores: np.ndarray) -> pd.DataFrame:
         """Map points in component space (e.g. cluster centres) back to cleaned-feature units."""
-        full = np.zeros((len(scores), self.pca.n_components_), dtype=np.float64)
-        full[:, : self.n_keep] = scores
-        scaled = self.pca.inverse_transform(full)
-        values = self.pipeline[1].inverse_transform(scaled)
-        return pd.DataFrame(values, columns=list(self.columns))
+        scaled = self.pca.inverse_transform(np.asarray(scores, dtype=np.float64))
+        return pd.DataFrame(self.pipeline[1].inverse_transform(scaled), columns=list(self.columns))
 
 
-def fit_reducer(matrix: pd.DataFrame, variance_target: float, seed: int) -> Reducer:
-    """Fit on the population's kept rows only."""
-    pipeline = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
-        StandardScaler(copy=False),
-        PCA(svd_solver="covariance_eigh", random_state=seed),
-    )
-    pipeline.fit(matrix.to_numpy(np.float32))
-    cumulative = np.cumsum(pipeline[-1].explained_variance_ratio_)
+def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
+                seed: int) -> tuple[Reducer, np.ndarray]:
+    """Fit on ``matrix[rows]`` (the population's kept rows); return the reducer and their scores."""
+    work = matrix.to_numpy(dtype=np.float32)[rows]
+    imputer = SimpleImputer(strategy="mean", keep_empty_features=True, copy=False)
+    scaler = StandardScaler(copy=False)
+    scaled = scaler.fit_transform(imputer.fit_transform(work))
+    full = PCA(svd_solver="covariance_eigh", random_state=seed).fit(scaled)
+    cumulative = np.cumsum(full.explained_variance_ratio_)
     n_keep = int(min(np.searchsorted(cumulative, variance_target) + 1, len(cumulative)))
-    return Reducer(pipeline, n_keep, tuple(matrix.columns))
+    pca = _truncate(full, n_keep)
+    reducer = Reducer(make_pipeline(imputer, scaler, pca), full.explained_variance_ratio_, tuple(matrix.columns))
+    return reducer, pca.transform(scaled)
+
+
+def _truncate(pca: PCA, n: int) -> PCA:
+    """A copy of a fitted PCA that keeps only its first ``n`` components."""
+    kept = copy.copy(pca)
+    kept.n_components = kept.n_components_ = n
+    for name in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):
+        setattr(kept, name, getattr(pca, name)[:n].copy())
+    return kept
 
 
 def scree(reducer: Reducer) -> pd.DataFrame:
     """Variance explained per component and cumulated, with a flag for the kept ones."""
-    ratio = reducer.pca.explained_variance_ratio_
+    ratio = reducer.variance_ratio
     return pd.DataFrame({
         "component": np.arange(1, len(ratio) + 1),
         "variance_ratio": ratio,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .cleaning import CleanColumn
+from .moments import group_sums, mean_std
 
 TRAITS_PER_SEGMENT = 6
 NAME_TRAITS = 2
@@ -20,20 +21,27 @@ MIN_EFFECT = 0.2  # |d| below this is not called a trait (Cohen's "small")
 def trait_table(matrix: pd.DataFrame, labels: np.ndarray, columns: dict[str, CleanColumn]) -> pd.DataFrame:
     """Effect size of every cleaned column for every segment (rows: segment, column).
 
-    ``matrix`` and ``labels`` are the population's kept rows; the reference is their overall
-    mean and standard deviation.
+    ``labels`` gives each row of ``matrix`` its segment; rows labelled below 0 (set aside)
+    are left out. The reference is the mean and standard deviation of all labelled rows.
+    Sums are accumulated per column with ``bincount``, so no copy of the matrix is made.
     """
-    values = matrix.to_numpy(np.float64)
-    overall = np.nanmean(values, axis=0)
-    spread = np.nanstd(values, axis=0)
-    means = pd.DataFrame(values, columns=matrix.columns).groupby(labels).mean()
+    values = matrix.to_numpy()
+    kept = labels >= 0
+    groups = labels[kept].astype(np.intp)
+    k = int(groups.max()) + 1
+    sums = np.stack([group_sums(values[kept, j], groups, k) for j in range(values.shape[1])], axis=-1)
+    means, _ = mean_std(sums)  # (k, columns)
+    overall, spread = mean_std(sums.sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
-        effect = (means.to_numpy() - overall) / spread
-    effect = np.where(spread > 0, effect, 0.0)
-    long = pd.DataFrame(effect, index=means.index, columns=matrix.columns).stack().rename("effect")
-    table = long.reset_index().rename(columns={"level_0": "segment", "level_1": "column"})
-    table["segment_mean"] = means.stack().to_numpy()
-    table["population_mean"] = np.tile(overall, len(means))
+        effect = np.where(spread > 0, (means - overall) / spread, 0.0)
+    names = list(matrix.columns)
+    table = pd.DataFrame({
+        "segment": np.repeat(np.arange(k), len(names)),
+        "column": np.tile(names, k),
+        "effect": effect.ravel(),
+        "segment_mean": means.ravel(),
+        "population_mean": np.tile(overall, k),
+    })
     table["phrase"] = [columns[c].words(e) for c, e in zip(table["column"], table["effect"])]
     table["description"] = [columns[c].description for c in table["column"]]
     return table

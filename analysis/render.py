@@ -70,11 +70,16 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
         print(INSTALL_HELP, file=sys.stderr)
         return EXIT_NO_QUARTO
     root = project_root(root)
-    env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve())}
+    # Quarto's Jupyter engine must run this interpreter (where `analysis` is installed), even
+    # when the virtual environment is not activated.
+    scripts = str(Path(sys.executable).parent)
+    env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), "QUARTO_PYTHON": sys.executable,
+           "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
     with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
         done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"quarto render failed with exit code {done.returncode}; "
                                f"the previous {SITE} was kept")
-    stages.say(f"report written to {root / SITE} (open index.html; the PDF is beside it)")
+    stages.say(f"report written to {root / SITE}: open {root / SITE / 'index.html'}; "
+               f"the PDF is {root / SITE / 'report' / 'full-report.pdf'}")
     return 0

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 CHUNK = 8 << 20
+# Modules that only present results: changing a chart or a sentence must not force a re-analysis.
+PRESENTATION_ONLY = {"figures.py", "results.py", "render.py", "cli.py"}
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
@@ -35,6 +37,8 @@ def code_fingerprint() -> str:
     package = Path(__file__).parent
     digest = hashlib.blake2b(digest_size=16)
     for path in sorted([*package.glob("*.py"), *package.glob("data/*")]):
+        if path.name in PRESENTATION_ONLY:
+            continue
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

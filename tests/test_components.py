@@ -23,24 +23,42 @@ def data(n: int = 2000, seed: int = 0) -> pd.DataFrame:
                          "NOISE": 0.3 * rng.normal(size=n)}, dtype=np.float32)
 
 
+def fit(frame: pd.DataFrame, target: float):
+    return fit_reducer(frame, np.ones(len(frame), bool), target, seed=0)
+
+
 def test_components_kept_reach_the_variance_target():
     # standardised, AGE and SAVER share one component (2 of 3 units of variance), NOISE another
-    table = scree(fit_reducer(data(), 0.6, seed=0))
+    reducer, scores = fit(data(), 0.6)
+    table = scree(reducer)
     assert table["variance_ratio"].iloc[0] == pytest.approx(2 / 3, abs=0.01)
     assert table["kept"].tolist() == [True, False, False]
-    assert scree(fit_reducer(data(), 0.8, seed=0))["kept"].tolist() == [True, True, False]
+    assert scores.shape == (2000, 1) and scores.dtype == np.float32
+    assert scree(fit(data(), 0.8)[0])["kept"].tolist() == [True, True, False]
 
 
-def test_missing_values_are_imputed_by_population_median():
+def test_only_the_given_rows_are_fitted_and_the_input_is_untouched():
+    frame = data()
+    frame.loc[:999, "AGE"] += 100  # rows left out of the fit
+    before = frame.copy()
+    rows = np.arange(len(frame)) >= 1000
+    reducer, _ = fit_reducer(frame, rows, 0.6, seed=0)
+    assert reducer.pipeline[0].statistics_[0] == pytest.approx(frame["AGE"][rows].mean(), abs=1e-4)
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_missing_values_are_imputed_by_population_mean():
     frame = data()
     frame.loc[:9, "AGE"] = np.nan
-    reducer = fit_reducer(frame, 0.99, seed=0)
-    assert reducer.pipeline[0].statistics_[0] == pytest.approx(np.nanmedian(frame["AGE"]))
-    assert np.isfinite(reducer.transform(frame)).all()
+    reducer, scores = fit(frame, 0.99)
+    assert reducer.pipeline[0].statistics_[0] == pytest.approx(np.nanmean(frame["AGE"]), abs=1e-5)
+    assert np.isfinite(scores).all()
+    # an imputed value is the mean, i.e. 0 after scaling: the row sits at the centre on AGE
+    assert reducer.pipeline[:2].transform(frame.iloc[:1].to_numpy())[0, 0] == pytest.approx(0, abs=1e-5)
 
 
 def test_poles_read_each_scale_in_its_own_direction():
-    reducer = fit_reducer(data(), 0.6, seed=0)
+    reducer, _ = fit(data(), 0.6)
     first = interpret(reducer, COLUMNS, n_components=1)[0]
     poles = {tuple(sorted(first["positive_pole"][:2])), tuple(sorted(first["negative_pole"][:2]))}
     assert poles == {("keen savers", "older"), ("not savers", "younger")}
@@ -48,7 +66,7 @@ def test_poles_read_each_scale_in_its_own_direction():
 
 def test_back_to_features_inverts_the_transform():
     frame = data()
-    reducer = fit_reducer(frame, 1.0, seed=0)
-    scores = reducer.transform(frame.iloc[:5])
+    reducer, _ = fit(frame, 1.0)
+    scores = reducer.transform(frame.to_numpy(), np.arange(5))
     np.testing.assert_allclose(reducer.back_to_features(scores).to_numpy(), frame.iloc[:5].to_numpy(),
                                atol=1e-4)
