@@ -23,7 +23,8 @@ from matplotlib.ticker import PercentFormatter
 
 from .kselect import STABLE_ARI
 from .pipeline import SET_ASIDE
-from .results import Results, column_words, mailing_gains, profile_order, shares, short_label
+from .report_text import column_words, mailing_gains, profile_order, shares, short_label
+from .results import Results
 
 WIDTH = 6.5  # inches
 DPI = 200

@@ -10,7 +10,8 @@ from matplotlib.patches import Rectangle
 
 from analysis import figures
 from analysis.pipeline import SET_ASIDE
-from analysis.results import load_results, short_label
+from analysis.report_text import short_label
+from analysis.results import load_results
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from analysis.render import find_quarto
-from analysis.results import (answer, chart_name, load_results, markdown_table, percent, profile_order,
-                              report_results_folder, segment_title, segments_table)
+from analysis.report_text import (answer, chart_name, markdown_table, percent, profile_order, segment_title,
+                                  segments_table)
+from analysis.results import load_results, results_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "report"
@@ -238,9 +239,9 @@ def test_prerender_runs_the_cached_analysis_where_the_pages_look(tmp_path, monke
     assert again.returncode == 0 and "up to date" in again.stderr + again.stdout
     monkeypatch.delenv("SEGMENTS_RESULTS", raising=False)
     monkeypatch.chdir(tmp_path / "report")  # where Quarto executes the pages
-    assert report_results_folder().resolve() == (tmp_path / "out" / "results").resolve()
+    assert results_folder().resolve() == (tmp_path / "out" / "results").resolve()
     monkeypatch.setenv("SEGMENTS_RESULTS", str(tmp_path / "elsewhere"))
-    assert report_results_folder() == tmp_path / "elsewhere"
+    assert results_folder() == tmp_path / "elsewhere"
 
 
 @pytest.mark.skipif(find_quarto() is None, reason="quarto is not installed (it is not pip-installable "
