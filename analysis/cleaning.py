@@ -177,13 +177,15 @@ def _decode_text(column: pd.Categorical, feature: Feature):
     categories = np.asarray(column.categories, dtype=object)
     codes = column.codes
     blank = codes < 0
-    is_missing = np.isin(categories, feature.missing)
-    is_valid = np.isin(categories, list(feature.codes))
+    # One extra False at the end: a blank row's code is -1, which then reads that entry
+    # (and indexing works when the column has no categories at all).
+    is_missing = np.append(np.isin(categories, feature.missing), False)
+    is_valid = np.append(np.isin(categories, list(feature.codes)), False)
     coded = ~blank & is_missing[codes]
     invalid = ~blank & ~is_missing[codes] & ~is_valid[codes]
     valid_codes = np.where(~blank & is_valid[codes], codes, -1)
     if all(code.isdigit() for code in feature.codes):  # CAMEO group and international codes
-        numbers = np.array([float(c) if ok else np.nan for c, ok in zip(categories, is_valid)] + [np.nan],
+        numbers = np.array([float(c) if ok else np.nan for c, ok in zip(categories, is_valid[:-1])] + [np.nan],
                            dtype=np.float32)
         return blank, coded, invalid, numbers[valid_codes]
     kept = pd.Categorical.from_codes(valid_codes, categories=categories)
@@ -214,7 +216,9 @@ def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
 
 
 def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
-    share = decoded[plan.kept_sources].isna().to_numpy().mean(axis=1).astype(np.float32)
+    missing = decoded[plan.kept_sources].isna().to_numpy()
+    # With no usable column every row counts as fully missing (and is set aside).
+    share = (missing.mean(axis=1) if missing.shape[1] else np.ones(len(decoded))).astype(np.float32)
     set_aside = share > plan.row_missing_threshold
     matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
     for j, column in enumerate(plan.columns):

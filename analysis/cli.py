@@ -1,25 +1,31 @@
 """The ``segments`` command.
 
 Problems with the user's input are printed as one paragraph and exit with status 2; add
-``--debug`` to see the traceback. Ctrl-C exits with 130 and leaves earlier results in place.
+``--debug`` to see the traceback. Ctrl-C exits with 130. Every write is all-or-nothing, so on
+any failure the message says that the previous results (or output file) were kept.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .config import Settings, load_settings
 from .errors import InputError
 from .progress import Stages
 
+EXIT_BUG = 1
 EXIT_INPUT = 2
 EXIT_NO_QUARTO = 3
+EXIT_RENDER = 4
 EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status: 0 done, 1 unexpected error, 2 input error, 130 Ctrl-C."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -27,11 +33,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         if args.debug:
             raise
-        print(f"segments: error: {err}", file=sys.stderr)
+        print(f"segments: error: {err} {_notes(err)}".rstrip(), file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("segments: interrupted; earlier results were left as they were", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        print(f"segments: interrupted. {_notes(err) or 'Nothing was written.'}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:  # a bug or a broken environment: keep the traceback, say what was kept
+        if args.debug:
+            raise
+        traceback.print_exc()
+        print(f"segments: unexpected error ({type(err).__name__}, details above). {_notes(err)}".rstrip(),
+              file=sys.stderr)
+        return EXIT_BUG
+
+
+def _notes(err: BaseException) -> str:
+    """The notes ``_on_failure`` attached (what was kept), as one sentence or two."""
+    return " ".join(getattr(err, "__notes__", ()))
+
+
+@contextmanager
+def _on_failure(note: str) -> Iterator[None]:
+    """Attach ``note`` (what was kept) to any exception leaving the block, for ``main`` to print."""
+    try:
+        yield
+    except BaseException as err:
+        err.add_note(note)
+        raise
+
+
+def _kept_results(folder: Path) -> str:
+    from .pipeline import RESULTS_FILE
+    if (folder / RESULTS_FILE).is_file():
+        return f"The previous results in {folder} were kept."
+    return f"No results were written to {folder}."
+
+
+def _kept_file(path: Path) -> str:
+    return f"The existing {path} was kept." if path.exists() else f"No file was written to {path}."
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,14 +130,17 @@ def _stages(args: argparse.Namespace) -> Stages:
 def _demo_data(args: argparse.Namespace) -> int:
     from .synthetic import generate
     stages = _stages(args)
-    with stages.stage(f"generate {args.population:,} + {args.customers:,} rows into {args.out}"):
+    with (_on_failure(f"{args.out} was left as it was."),
+          stages.stage(f"generate {args.population:,} + {args.customers:,} rows into {args.out}")):
         generate(args.out, population=args.population, customers=args.customers, seed=args.seed)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from .pipeline import run
-    run(_settings(args), _stages(args), force=args.force)
+    settings = _settings(args)
+    with _on_failure(_kept_results(settings.results)):
+        run(settings, _stages(args), force=args.force)
     return 0
 
 
@@ -107,7 +149,8 @@ def _report(args: argparse.Namespace) -> int:
     from .render import render_site
     settings = _settings(args)
     stages = _stages(args)
-    results = run(settings, stages)
+    with _on_failure(_kept_results(settings.results)):
+        results = run(settings, stages)
     return render_site(results, stages)
 
 
@@ -121,7 +164,7 @@ def _assign(args: argparse.Namespace) -> int:
     from .assign import assign_file
     results = args.results or load_settings({}).results
     stages = _stages(args)
-    with stages.stage(f"assign {args.input}"):
+    with _on_failure(_kept_file(args.out)), stages.stage(f"assign {args.input}"):
         count = assign_file(results, args.input, args.out)
     stages.say(f"wrote {count:,} rows to {args.out}")
     return 0

@@ -49,7 +49,8 @@ def resolve_inputs(settings: Settings, stages: Stages) -> Inputs:
         inputs = Inputs(settings.population, settings.customers, settings.feature_summary, demo=False)
         for role, path in inputs.paths().items():
             if not path.is_file():
-                raise InputError("the file does not exist", path=path,
+                problem = "the path is a folder, not a file" if path.is_dir() else "the file does not exist"
+                raise InputError(problem, path=path,
                                  hint=f"Check the {role} path in segments.toml, SEGMENTS_{role.upper()} "
                                       "or the command line")
         return inputs

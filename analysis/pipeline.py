@@ -72,7 +72,9 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     inputs = resolve_inputs(settings, stages)
     with stages.stage("fingerprint inputs"):
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
-        key = cache_key(fingerprints, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
+        # Content, not location: moving the same files elsewhere reuses the results.
+        contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
+        key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
     out = settings.results
     if not force and cached_key(out) == key:
         stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
@@ -139,15 +141,16 @@ def _check_summary(specs: list[FeatureSpec], schema: dict[str, Feature], path: P
 def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettings, path: Path) -> None:
     """Stop with a clear message when cleaning leaves too little to cluster (a sample file, a bad export)."""
     if not plan.columns:
+        limit = analysis.column_missing_threshold
         raise InputError("no column is usable: every feature is missing in too many rows", path=path,
-                         expected=f"features missing in at most {analysis.column_missing_threshold:.0%} of rows",
+                         expected=f"features missing in at most {limit:.0%} of rows",
                          hint="Check that the export holds the values, not just the header and separators")
     k_max = max(analysis.k_max, analysis.k or 0)
     need = MIN_ROWS_PER_CLUSTER * k_max
     kept = int((~pop.set_aside).sum())
     if kept < need:
         raise InputError(f"only {kept:,} rows are complete enough to cluster", path=path,
-                         expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment for k up to {k_max})",
+                         expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment, k up to {k_max})",
                          hint="Use the full population file, or lower k_max (and k)")
 
 

@@ -61,12 +61,15 @@ def install_render_extra(stages: Stages) -> bool:
     return done.returncode == 0
 
 
+class RenderFailed(Exception):
+    """Quarto exited non-zero; its own messages are already on the terminal."""
+
+
 def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     """Render ``report/`` to ``_site`` (HTML) and the PDF; returns the process exit code."""
-    from .cli import EXIT_NO_QUARTO
+    from .cli import EXIT_NO_QUARTO, EXIT_RENDER
     quarto = find_quarto() or (install_render_extra(stages) and find_quarto())
     if not quarto:
-        stages.say(INSTALL_HELP)
         print(INSTALL_HELP, file=sys.stderr)
         return EXIT_NO_QUARTO
     root = project_root(root)
@@ -75,11 +78,16 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     scripts = str(Path(sys.executable).parent)
     env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), "QUARTO_PYTHON": sys.executable,
            "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
-    with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
-        done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"quarto render failed with exit code {done.returncode}; "
-                               f"the previous {SITE} was kept")
+    try:
+        with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
+            done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
+            if done.returncode != 0:
+                raise RenderFailed(done.returncode)
+    except RenderFailed as failed:
+        print(f"segments: error: quarto render failed (exit code {failed.args[0]}; its messages are above). "
+              f"The analysis results in {results} are complete; the previous {root / SITE} was kept.",
+              file=sys.stderr)
+        return EXIT_RENDER
     stages.say(f"report written to {root / SITE}: open {root / SITE / 'index.html'}; "
                f"the PDF is {root / SITE / 'report' / 'full-report.pdf'}")
     return 0

@@ -1,11 +1,15 @@
-"""``segments validate``: check the input files and summarise their quality, without clustering."""
+"""``segments validate``: check the input files and summarise their quality, without clustering.
+
+It loads and cleans exactly as the analysis does, so a file that passes here will not fail
+the analysis for an input reason, and the counts match the report's data-quality section.
+"""
 from __future__ import annotations
 
 from .cleaning import CleanedTable, apply_cleaning, fit_cleaning
 from .config import Settings
 from .demo import resolve_inputs
 from .loading import LoadedTable, load_table
-from .pipeline import load_features
+from .pipeline import check_enough, load_features
 from .progress import Stages
 
 TOP_MISSING = 8
@@ -22,7 +26,9 @@ def validate(settings: Settings, stages: Stages) -> str:
     with stages.stage("clean"):
         plan, pop = fit_cleaning(population.data, features, settings.analysis)
         cust = apply_cleaning(plan, customers.data)
-    lines = [f"Data: {inputs.note}", ""]
+    check_enough(plan, pop, settings.analysis, inputs.population)
+    summary = inputs.feature_summary or "the packaged copy"
+    lines = [f"Data: {inputs.note}", f"Feature summary: {summary} ({len(features)} features)", ""]
     lines += _describe("Population", population, pop)
     lines += _describe("Customers", customers, cust)
     lines.append(f"Columns dropped ({len(plan.dropped)}):")
@@ -35,15 +41,15 @@ def validate(settings: Settings, stages: Stages) -> str:
 def _describe(title: str, loaded: LoadedTable, cleaned: CleanedTable) -> list[str]:
     quality = cleaned.quality
     worst = quality["missing_share"].sort_values(ascending=False).head(TOP_MISSING)
+    out_of_range = quality["out_of_range"][quality["out_of_range"] > 0]
     lines = [f"{title}: {loaded.path}",
-             f"  {loaded.rows:,} rows, {len(quality)} features"
-             + (f", extra columns ignored: {', '.join(loaded.extra_columns)}" if loaded.extra_columns else ""),
-             f"  duplicate rows: {int(loaded.data.duplicated().sum()):,}",
-             f"  values outside the valid codes (treated as missing): {int(quality['out_of_range'].sum()):,}"]
-    for name, count in quality["out_of_range"][quality["out_of_range"] > 0].items():
-        lines.append(f"    {name}: {count:,}")
-    lines.append(f"  rows set aside for missing data: {int(cleaned.set_aside.sum()):,} "
-                 f"({cleaned.set_aside.mean():.1%})")
-    lines.append("  most-missing columns: " + ", ".join(f"{n} {s:.0%}" for n, s in worst.items()))
-    lines.append("")
+             f"  {loaded.rows:,} rows, {len(quality)} features",
+             *(f"  note: {note}" for note in loaded.notes()),
+             f"  duplicate rows: {loaded.duplicate_rows:,}",
+             f"  values outside the valid codes (treated as missing): {int(out_of_range.sum()):,}",
+             *(f"    {name}: {count:,}" for name, count in out_of_range.items()),
+             f"  rows set aside for missing data: {int(cleaned.set_aside.sum()):,} "
+             f"({cleaned.set_aside.mean():.1%})",
+             "  most-missing columns: " + ", ".join(f"{n} {s:.0%}" for n, s in worst.items()),
+             ""]
     return lines

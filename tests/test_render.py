@@ -1,0 +1,64 @@
+"""`segments report`'s render step with a stand-in for Quarto (Quarto itself is not installable here)."""
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from analysis import render
+from analysis.cli import EXIT_NO_QUARTO, EXIT_RENDER
+from analysis.progress import Stages
+
+FAKE = """#!/bin/sh
+# a stand-in for `quarto render --output-dir DIR`: writes a page, or fails
+[ "$1" = render ] && [ "$2" = --output-dir ] || exit 64
+{body}
+"""
+
+
+def fake_quarto(folder: Path, body: str) -> str:
+    path = folder / "quarto"
+    path.write_text(FAKE.format(body=body))
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+@pytest.fixture
+def project(tmp_path):
+    root = tmp_path / "project"
+    (root / "_site").mkdir(parents=True)
+    (root / "_quarto.yml").write_text("project:\n  type: website\n")
+    (root / "_site" / "index.html").write_text("previous report")
+    return root
+
+
+def test_successful_render_replaces_the_site(project, tmp_path, monkeypatch):
+    quarto = fake_quarto(tmp_path, 'echo "$SEGMENTS_RESULTS" > "$3/index.html"')
+    monkeypatch.setattr(render, "find_quarto", lambda: quarto)
+    assert render.render_site(tmp_path / "results", Stages(stream=None), project) == 0
+    assert (project / "_site" / "index.html").read_text().strip() == str((tmp_path / "results").resolve())
+
+
+def test_failed_render_keeps_the_previous_site(project, tmp_path, monkeypatch, capsys):
+    quarto = fake_quarto(tmp_path, 'echo half > "$3/index.html"; exit 1')
+    monkeypatch.setattr(render, "find_quarto", lambda: quarto)
+    assert render.render_site(tmp_path / "results", Stages(stream=None), project) == EXIT_RENDER
+    assert (project / "_site" / "index.html").read_text() == "previous report"
+    assert sorted(p.name for p in project.iterdir()) == ["_quarto.yml", "_site"]
+    assert "quarto render failed (exit code 1" in capsys.readouterr().err
+
+
+def test_missing_quarto_says_how_to_install_it(project, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(render, "find_quarto", lambda: None)
+    monkeypatch.setattr(render, "install_render_extra", lambda stages: False)
+    assert render.render_site(tmp_path / "results", Stages(stream=None), project) == EXIT_NO_QUARTO
+    err = capsys.readouterr().err
+    assert "install Quarto" in err and "customer-segments[render]" in err
+    assert (project / "_site" / "index.html").read_text() == "previous report"
+
+
+def test_render_extra_is_read_from_package_metadata():
+    extra = render.render_extra()
+    assert any(r.startswith("quarto-cli") for r in extra)
+    assert not any(r.startswith("pytest") for r in extra)
