@@ -116,9 +116,24 @@ def _read_rows(path: Path, header: list[str], features: Sequence[Feature], texts
     if rows == 0:
         raise InputError("the file has a header but no data rows", path=path,
                          expected="one line per person after the header")
-    data = pd.DataFrame({name: _finish(parts, wanted[name]) for name, parts in columns.items()})
-    return data, pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas()
-                               for name, parts in kept.items()})
+    return _frame(columns, wanted, rows), pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas()
+                                                         for name, parts in kept.items()})
+
+
+def _frame(columns: dict[str, list[np.ndarray]], wanted: dict[str, Feature], rows: int) -> pd.DataFrame:
+    """Join the blocks into one float32 matrix (numeric-coded features) plus categoricals (text ones).
+
+    Each column's blocks are copied straight into a column-major block and then released, and
+    the DataFrame wraps that block without copying: peak memory stays near one copy of the data.
+    """
+    numeric = [name for name, feature in wanted.items() if not feature.is_text]
+    block = np.empty((rows, len(numeric)), dtype=np.float32, order="F")
+    for j, name in enumerate(numeric):
+        np.concatenate(columns.pop(name), out=block[:, j])
+    frame = pd.DataFrame(block, columns=numeric, copy=False)
+    for name in list(columns):
+        frame[name] = pd.Categorical(np.concatenate(columns.pop(name)))
+    return frame
 
 
 def _read_head(path: Path) -> bytes:
@@ -337,10 +352,3 @@ def _number_hint(text: str) -> str:
     if text.replace(",", ".", 1).lstrip("-").replace(".", "", 1).isdigit():
         return "Write decimals with '.', not ',' (or export the codes as whole numbers)"
     return "Check that the column was not exported as text labels instead of codes"
-
-
-def _finish(parts: list[np.ndarray], feature: Feature) -> pd.Categorical | np.ndarray:
-    joined = np.concatenate(parts)
-    if feature.is_text:
-        return pd.Categorical(joined)
-    return joined
