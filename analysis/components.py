@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from .cleaning import CleanColumn
 
 POLE_SIZE = 3  # features named on each side of a component
+CHUNK_ROWS = 100_000  # rows per float64 temporary when fitting the scaler
 
 
 @dataclass
@@ -59,9 +60,14 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
     """Fit on ``matrix[rows]`` (the population's kept rows); return the reducer and their scores."""
     work = matrix.to_numpy(dtype=np.float32)[rows]
     imputer = SimpleImputer(strategy="mean", keep_empty_features=True, copy=False)
+    imputed = imputer.fit_transform(work)
     scaler = StandardScaler(copy=False)
-    scaled = scaler.fit_transform(imputer.fit_transform(work))
-    full = PCA(svd_solver="covariance_eigh", random_state=seed).fit(scaled)
+    for start in range(0, len(imputed), CHUNK_ROWS):  # StandardScaler.fit works in float64: chunk it
+        scaler.partial_fit(imputed[start:start + CHUNK_ROWS])
+    scaled = scaler.transform(imputed)
+    # copy=False: ``scaled`` is already this function's private copy; any in-place centring
+    # subtracts means that are zero after standardising, so the scores below are unchanged.
+    full = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
     cumulative = np.cumsum(full.explained_variance_ratio_)
     n_keep = int(min(np.searchsorted(cumulative, variance_target) + 1, len(cumulative)))
     pca = _truncate(full, n_keep)

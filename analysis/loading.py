@@ -116,6 +116,7 @@ def _read_rows(path: Path, header: list[str], features: Sequence[Feature], texts
     if rows == 0:
         raise InputError("the file has a header but no data rows", path=path,
                          expected="one line per person after the header")
+    pa.default_memory_pool().release_unused()  # hand the parser's buffers back before cleaning starts
     return _frame(columns, wanted, rows), pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas()
                                                          for name, parts in kept.items()})
 
