@@ -38,3 +38,10 @@ def small_settings(small_data, tmp_path_factory) -> Settings:
 def small_results(small_settings) -> Path:
     """Results folder of one analysis of the small dataset."""
     return run(small_settings, Stages(stream=None))
+
+
+@pytest.fixture
+def cheap_k(monkeypatch):
+    """Cheap CLI runs: only k = 2..4 are scanned, and no stray segments.toml is read."""
+    monkeypatch.setenv("SEGMENTS_K_MAX", "4")
+    monkeypatch.delenv("SEGMENTS_CONFIG", raising=False)

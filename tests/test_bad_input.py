@@ -14,28 +14,14 @@ from typing import Callable
 import pytest
 
 from analysis.cli import EXIT_INPUT, main
-from analysis.synthetic import generate
+from inputs import Files, set_field, valid_files, write_files
 
 POPULATION, CUSTOMERS = 2_000, 500
-Files = dict[str, bytes]
 
 
 @pytest.fixture(scope="module")
 def valid(tmp_path_factory) -> Files:
-    paths = generate(tmp_path_factory.mktemp("bad-input") / "data", population=POPULATION,
-                     customers=CUSTOMERS, seed=0)
-    return {"population": paths.population.read_bytes(), "customers": paths.customers.read_bytes(),
-            "summary": paths.feature_summary.read_bytes()}
-
-
-def set_field(data: bytes, line: int, column: str, value: bytes) -> bytes:
-    """``data`` with the field ``column`` of 1-based ``line`` replaced by ``value``."""
-    lines = data.split(b"\n")
-    position = lines[0].split(b";").index(column.encode())
-    fields = lines[line - 1].split(b";")
-    fields[position] = value
-    lines[line - 1] = b";".join(fields)
-    return b"\n".join(lines)
+    return valid_files(tmp_path_factory.mktemp("bad-input") / "data", population=POPULATION, customers=CUSTOMERS, seed=0)
 
 
 def drop_column(data: bytes, column: str) -> bytes:
@@ -152,13 +138,6 @@ HANDLED = {
 }
 
 
-def write(folder: Path, files: Files) -> dict[str, Path]:
-    paths = {role: folder / f"{role}.csv" for role in files}
-    for role, path in paths.items():
-        path.write_bytes(files[role])
-    return paths
-
-
 def validate(paths: dict[str, Path], capsys) -> tuple[int, str, str]:
     code = main(["--quiet", "validate", "--population", str(paths["population"]),
                  "--customers", str(paths["customers"]), "--feature-summary", str(paths["summary"])])
@@ -180,7 +159,7 @@ def assert_clear_error(err: str, path: Path | str, column: str | None = None, li
 @pytest.mark.parametrize("name", list(ERRORS))
 def test_broken_input_gives_a_clear_error(tmp_path, valid, capsys, name):
     case = ERRORS[name]
-    paths = write(tmp_path, case.damage(valid))
+    paths = write_files(tmp_path, case.damage(valid))
     code, out, err = validate(paths, capsys)
     assert code == EXIT_INPUT and out == ""
     assert_clear_error(err, paths[case.file], case.column, case.line)
@@ -191,7 +170,7 @@ def test_broken_input_gives_a_clear_error(tmp_path, valid, capsys, name):
 @pytest.mark.parametrize("name", list(HANDLED))
 def test_handled_input_is_reported_not_refused(tmp_path, valid, capsys, name):
     case = HANDLED[name]
-    code, out, err = validate(write(tmp_path, case.damage(valid)), capsys)
+    code, out, err = validate(write_files(tmp_path, case.damage(valid)), capsys)
     assert code == 0, err
     assert out.rstrip().endswith("OK: both files can be analysed.")
     for fragment in case.says:
@@ -200,7 +179,7 @@ def test_handled_input_is_reported_not_refused(tmp_path, valid, capsys, name):
 
 @pytest.mark.parametrize("role", ["population", "customers", "summary"])
 def test_path_that_does_not_exist(tmp_path, valid, capsys, role):
-    paths = write(tmp_path, valid)
+    paths = write_files(tmp_path, valid)
     paths[role] = tmp_path / "nowhere" / "file.csv"
     code, _, err = validate(paths, capsys)
     assert code == EXIT_INPUT
@@ -209,7 +188,7 @@ def test_path_that_does_not_exist(tmp_path, valid, capsys, role):
 
 
 def test_a_folder_is_not_a_file(tmp_path, valid, capsys):
-    paths = write(tmp_path, valid)
+    paths = write_files(tmp_path, valid)
     paths["customers"] = tmp_path
     code, _, err = validate(paths, capsys)
     assert code == EXIT_INPUT
@@ -217,7 +196,7 @@ def test_a_folder_is_not_a_file(tmp_path, valid, capsys):
 
 
 def test_debug_shows_the_traceback(tmp_path, valid):
-    paths = write(tmp_path, {**valid, "population": b""})
+    paths = write_files(tmp_path, {**valid, "population": b""})
     with pytest.raises(Exception, match="the file is empty"):
         main(["--debug", "--quiet", "validate", "--population", str(paths["population"]),
               "--customers", str(paths["customers"]), "--feature-summary", str(paths["summary"])])

@@ -15,23 +15,16 @@ import pytest
 
 from analysis.cli import EXIT_INPUT, main
 from analysis.pipeline import RESULTS_FILE, SET_ASIDE
-from analysis.synthetic import generate
+from inputs import Files, set_field, valid_files
 
 SEGMENTS = Path(sys.executable).parent / "segments"
 
 
+pytestmark = pytest.mark.usefixtures("cheap_k")
+
 @pytest.fixture(scope="module")
-def valid(tmp_path_factory) -> dict[str, bytes]:
-    paths = generate(tmp_path_factory.mktemp("cli") / "data", population=2_000, customers=500, seed=3)
-    return {"population": paths.population.read_bytes(), "customers": paths.customers.read_bytes(),
-            "summary": paths.feature_summary.read_bytes()}
-
-
-@pytest.fixture(autouse=True)
-def few_k(monkeypatch):
-    """Cheap runs: only k = 2..4 are scanned; no stray segments.toml is read."""
-    monkeypatch.setenv("SEGMENTS_K_MAX", "4")
-    monkeypatch.delenv("SEGMENTS_CONFIG", raising=False)
+def valid(tmp_path_factory) -> Files:
+    return valid_files(tmp_path_factory.mktemp("cli") / "data", population=2_000, customers=500, seed=3)
 
 
 @pytest.fixture
@@ -52,15 +45,6 @@ def run(paths: dict[str, Path], out: Path, capsys, *extra: str) -> str:
     capsys.readouterr()
     assert main(["run", *data_flags(paths), "--k", "3", "--out", str(out), *extra]) == 0
     return capsys.readouterr().err
-
-
-def set_field(data: bytes, line: int, column: str, value: bytes) -> bytes:
-    lines = data.split(b"\n")
-    position = lines[0].split(b";").index(column.encode())
-    fields = lines[line - 1].split(b";")
-    fields[position] = value
-    lines[line - 1] = b";".join(fields)
-    return b"\n".join(lines)
 
 
 def test_validate_prints_a_quality_summary(inputs, capsys):

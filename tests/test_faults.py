@@ -20,34 +20,19 @@ from hypothesis import strategies as st
 from analysis import pipeline
 from analysis.cli import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, main
 from analysis.pipeline import MODEL_FILE, RESULTS_FILE
-from analysis.synthetic import generate
+from inputs import Files, valid_files, write_files
 
 ROLES = ("population", "customers", "summary")
 FILE_KEYS = {"population": "population", "customers": "customers", "summary": "feature_summary"}
 SEPARATORS = (b";", b"\n", b"\r\n", b'"', b",", b"\t")
 
 
+pytestmark = pytest.mark.usefixtures("cheap_k")
+
 @pytest.fixture(scope="module")
-def valid(tmp_path_factory) -> dict[str, bytes]:
+def valid(tmp_path_factory) -> Files:
     """Small valid inputs: damage makes copies of these."""
-    paths = generate(tmp_path_factory.mktemp("faults") / "data", population=400, customers=150, seed=2)
-    return {"population": paths.population.read_bytes(), "customers": paths.customers.read_bytes(),
-            "summary": paths.feature_summary.read_bytes()}
-
-
-@pytest.fixture(autouse=True)
-def few_k(monkeypatch):
-    """Cheap full runs: --k 3 is forced and only k = 2..4 are scanned."""
-    monkeypatch.setenv("SEGMENTS_K_MAX", "4")
-    monkeypatch.delenv("SEGMENTS_CONFIG", raising=False)
-
-
-def write(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {role: folder / f"{role}.csv" for role in files}
-    for role, path in paths.items():
-        path.write_bytes(files[role])
-    return paths
+    return valid_files(tmp_path_factory.mktemp("faults") / "data", population=400, customers=150, seed=2)
 
 
 def data_flags(paths: dict[str, Path]) -> list[str]:
@@ -71,7 +56,7 @@ def leftovers(parent: Path) -> list[str]:
 @pytest.fixture
 def previous(tmp_path, valid) -> tuple[dict[str, Path], Path, dict[str, bytes]]:
     """Inputs, a results folder of one complete run on them, and its snapshot."""
-    paths = write(tmp_path / "in", valid)
+    paths = write_files(tmp_path / "in", valid)
     out = tmp_path / "out" / "_results"
     assert run_cli(paths, out) == 0
     return paths, out, snapshot(out)
@@ -108,7 +93,7 @@ def test_failed_refresh_keeps_previous_results(previous, monkeypatch, capsys, er
 
 
 def test_failed_first_run_writes_nothing(tmp_path, valid, monkeypatch, capsys):
-    paths = write(tmp_path / "in", valid)
+    paths = write_files(tmp_path / "in", valid)
     out = tmp_path / "out" / "_results"
     fail_in_stage(monkeypatch, KeyboardInterrupt())
     assert run_cli(paths, out) == EXIT_INTERRUPTED
@@ -135,7 +120,7 @@ def test_interrupt_while_writing_leaves_no_half_written_cache(previous, monkeypa
 
 
 def test_a_folder_that_is_not_ours_is_never_replaced(tmp_path, valid, capsys):
-    paths = write(tmp_path / "in", valid)
+    paths = write_files(tmp_path / "in", valid)
     assert run_cli(paths, tmp_path / "in") == EXIT_INPUT  # the data folder given as --out by mistake
     err = capsys.readouterr().err
     assert "does not hold results of this tool" in err and "No results were written" in err
@@ -187,7 +172,7 @@ def check_outcome(code: int, out: str, err: str, damaged_path: Path) -> None:
 def test_random_damage_gives_a_result_or_a_clear_error(valid, capsys, data):
     role, content = data.draw(damaged(valid))
     with tempfile.TemporaryDirectory() as folder:
-        paths = write(Path(folder), {**valid, role: content})
+        paths = write_files(Path(folder), {**valid, role: content})
         capsys.readouterr()
         code = main(["--quiet", "validate", *data_flags(paths)])
         captured = capsys.readouterr()
@@ -202,7 +187,7 @@ def baseline(valid, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("baseline")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SEGMENTS_K_MAX", "4")
-        assert run_cli(write(base / "in", valid), base / "_results") == 0
+        assert run_cli(write_files(base / "in", valid), base / "_results") == 0
     return base
 
 
@@ -211,7 +196,7 @@ def refresh_is_all_or_nothing(valid: dict[str, bytes], baseline: Path, capsys, r
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         shutil.copytree(baseline, base, dirs_exist_ok=True)
-        out, paths = base / "_results", write(base / "in", {**valid, role: content})
+        out, paths = base / "_results", write_files(base / "in", {**valid, role: content})
         before = snapshot(out)
         capsys.readouterr()
         code = run_cli(paths, out)
