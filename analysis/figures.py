@@ -17,6 +17,7 @@ from typing import Iterator
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
@@ -29,11 +30,9 @@ from .results import Results
 WIDTH = 6.5  # inches
 DPI = 200
 SET_ASIDE_COLOUR = "#8c8c8c"
-# Seaborn's colour-blind palette (palest last) then its dark one, greys removed: grey means set aside.
-SEGMENT_COLOURS = (
-    "#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9", "#fbafe4", "#ece133",
-    "#001c7f", "#b1400d", "#12711c", "#8c0800", "#591e71", "#592f0d", "#a23582", "#b8850a", "#006374",
-)
+# Seaborn's colour-blind palette, then its dark one, without their greys: grey means set aside.
+SEGMENT_COLOURS = tuple(c for c in (*sns.color_palette("colorblind").as_hex(), *sns.color_palette("dark").as_hex())
+                        if c not in ("#949494", "#3c3c3c"))
 POPULATION_COLOUR = "#4d5d70"
 CUSTOMER_COLOUR = "#c46a00"
 NEUTRAL = "#4d5d70"
