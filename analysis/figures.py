@@ -69,7 +69,7 @@ def _style() -> Iterator[None]:
 
 
 def _wrap(text: str, width: int = 34) -> str:
-    return "\n".join(textwrap.wrap(str(text), width)) or str(text)
+    return "\n".join(textwrap.wrap(str(text), width, break_on_hyphens=False)) or str(text)
 
 
 def _finite(values: np.ndarray, cap: float) -> np.ndarray:
