@@ -1,15 +1,18 @@
-"""Impute, scale and reduce the cleaned population; explain each principal component in words.
+"""Scale, impute and reduce the cleaned population; explain each principal component in words.
 
 The pipeline is fitted on the population rows kept after cleaning and only *applied* to
-customers. Missing values get the population mean: after standardising that is exactly 0,
-so an unknown answer pulls a person towards no side of any component (a median would place
-them at a code that can sit well off-centre on skewed scales). Standardising puts codes,
-counts and 0/1 flags on one footing before PCA.
+customers. Columns are standardised with the mean and standard deviation of their known values
+(scikit-learn's StandardScaler ignores NaN), then a missing value becomes 0: the population
+mean. An unknown answer thus pulls a person towards no side of any component, and imputation
+does not shrink a column's spread (a median would also place people at a code that can sit
+well off-centre on skewed scales). Standardising puts codes, counts and 0/1 flags on one
+footing before PCA.
 
 PCA is fitted with all components so the scree curve is complete, then truncated to the
 first ``n_keep`` that together explain ``variance_target`` of the variance, so transforming
-writes only the columns the clustering uses. Imputation and scaling work in place on the
-one row-subset copy each call makes: at 900k rows that copy is the largest allocation here.
+writes only the columns the clustering uses. Scaling and imputation work in place on the one
+row-subset copy each call makes: at 900k rows that copy is the largest allocation here, and
+the scaler is fitted in row chunks because it accumulates in float64.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ CHUNK_ROWS = 100_000  # rows per float64 temporary when fitting the scaler
 
 @dataclass
 class Reducer:
-    """The fitted impute -> scale -> PCA pipeline (PCA truncated to the kept components)."""
+    """The fitted scale -> impute -> PCA pipeline (PCA truncated to the kept components)."""
 
     pipeline: Pipeline
     variance_ratio: np.ndarray  # of every component, for the scree curve
@@ -40,6 +43,10 @@ class Reducer:
     @property
     def pca(self) -> PCA:
         return self.pipeline[-1]
+
+    @property
+    def scaler(self) -> StandardScaler:
+        return self.pipeline[0]
 
     @property
     def n_keep(self) -> int:
@@ -52,26 +59,25 @@ class Reducer:
     def back_to_features(self, scores: np.ndarray) -> pd.DataFrame:
         """Map points in component space (e.g. cluster centres) back to cleaned-feature units."""
         scaled = self.pca.inverse_transform(np.asarray(scores, dtype=np.float64))
-        return pd.DataFrame(self.pipeline[1].inverse_transform(scaled), columns=list(self.columns))
+        return pd.DataFrame(self.scaler.inverse_transform(scaled), columns=list(self.columns))
 
 
 def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
                 seed: int) -> tuple[Reducer, np.ndarray]:
     """Fit on ``matrix[rows]`` (the population's kept rows); return the reducer and their scores."""
     work = matrix.to_numpy(dtype=np.float32)[rows]
-    imputer = SimpleImputer(strategy="mean", keep_empty_features=True, copy=False)
-    imputed = imputer.fit_transform(work)
     scaler = StandardScaler(copy=False)
-    for start in range(0, len(imputed), CHUNK_ROWS):  # StandardScaler.fit works in float64: chunk it
-        scaler.partial_fit(imputed[start:start + CHUNK_ROWS])
-    scaled = scaler.transform(imputed)
+    for start in range(0, len(work), CHUNK_ROWS):
+        scaler.partial_fit(work[start:start + CHUNK_ROWS])
+    imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
+    scaled = imputer.fit_transform(scaler.transform(work))
     # copy=False: ``scaled`` is already this function's private copy; any in-place centring
     # subtracts means that are zero after standardising, so the scores below are unchanged.
     full = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
     cumulative = np.cumsum(full.explained_variance_ratio_)
     n_keep = int(min(np.searchsorted(cumulative, variance_target) + 1, len(cumulative)))
     pca = _truncate(full, n_keep)
-    reducer = Reducer(make_pipeline(imputer, scaler, pca), full.explained_variance_ratio_, tuple(matrix.columns))
+    reducer = Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
     return reducer, pca.transform(scaled)
 
 
