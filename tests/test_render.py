@@ -62,3 +62,22 @@ def test_render_extra_is_read_from_package_metadata():
     extra = render.render_extra()
     assert any(r.startswith("quarto-cli") for r in extra)
     assert not any(r.startswith("pytest") for r in extra)
+
+
+def test_report_without_quarto_writes_results_and_explains(tmp_path, monkeypatch, capsys):
+    """The README's main command on a machine without Quarto: results written, exit 3, instructions."""
+    from analysis.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"SEGMENTS_CACHE_DIR": str(tmp_path / "cache"), "SEGMENTS_DEMO_POPULATION": "3000",
+                        "SEGMENTS_DEMO_CUSTOMERS": "800", "SEGMENTS_K_MAX": "4"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SEGMENTS_CONFIG", raising=False)
+    monkeypatch.setattr(render, "find_quarto", lambda: None)
+    monkeypatch.setattr(render, "install_render_extra", lambda stages: False)
+    assert main(["report"]) == EXIT_NO_QUARTO
+    err = capsys.readouterr().err
+    assert "using the synthetic demonstration dataset" in err
+    assert "install Quarto" in err
+    assert (tmp_path / "_results" / "results.json").is_file()
+    assert not (tmp_path / "_site").exists()
