@@ -33,9 +33,8 @@ from .loading import load_table
 from .profiles import pen_portrait, segment_names, top_traits, trait_table
 from .progress import Stages
 from .recommend import recommend
-from .schema import Feature, load_schema
+from .schema import Feature, load_features
 from .store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
-from .summary import FeatureSpec, read_summary
 from .targeting import gains_table, headline
 
 SET_ASIDE = -1
@@ -101,41 +100,6 @@ def cached_key(out: Path) -> str | None:
         return json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))["cache_key"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def load_features(summary_path: Path | None) -> list[Feature]:
-    """The schema's features, coded as the user's feature summary says (its missing codes win).
-
-    Without a summary file the package's own copy of the published summary is used.
-    """
-    schema = load_schema()
-    if summary_path is None:
-        return list(schema.values())
-    specs = read_summary(summary_path)
-    _check_summary(specs, schema, summary_path)
-    return [dataclasses.replace(schema[s.name], kind=s.kind, missing=s.missing, level=s.level)
-            for s in specs]
-
-
-def _check_summary(specs: list[FeatureSpec], schema: dict[str, Feature], path: Path) -> None:
-    """Cleaning relies on every feature and on its type, so a summary may only change missing codes."""
-    unknown = [s.name for s in specs if s.name not in schema]
-    if unknown:
-        raise InputError(f"the summary lists {unknown[0]}, which is not an AZDIAS feature this tool knows",
-                         path=path, column=unknown[0],
-                         expected="the 85 attributes of AZDIAS_Feature_Summary.csv")
-    listed = {s.name for s in specs}
-    absent = [name for name in schema if name not in listed]
-    if absent:
-        raise InputError(f"the summary does not list {absent[0]}", path=path, column=absent[0],
-                         expected="all 85 attributes of AZDIAS_Feature_Summary.csv",
-                         hint="Use the complete published summary, or leave the feature summary out "
-                              "to use the packaged copy")
-    changed = next((s for s in specs if s.kind != schema[s.name].kind), None)
-    if changed:
-        raise InputError(f"the summary gives the type {changed.kind!r}", path=path, column=changed.name,
-                         expected=f"{schema[changed.name].kind!r}, as in the published summary",
-                         hint="Only the missing_or_unknown codes may differ from the published summary")
 
 
 def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettings, path: Path) -> None:

@@ -13,10 +13,12 @@ mean, so text built from a sign can never read a scale backwards.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from .errors import InputError
 from .summary import FeatureSpec, read_summary
 
 SCALES = ("low-strong", "high-strong", "nominal", "count")
@@ -93,3 +95,38 @@ def _summary_text(data: Path) -> str:
     """The first four columns of features.csv, i.e. a feature summary in the published format."""
     lines = (data / "features.csv").read_text(encoding="utf-8").splitlines()
     return "\n".join(";".join(line.split(";")[:4]) for line in lines)
+
+
+def load_features(summary_path: Path | None) -> list[Feature]:
+    """The schema's features, coded as the user's feature summary says (its missing codes win).
+
+    Without a summary file the package's own copy of the published summary is used.
+    """
+    schema = load_schema()
+    if summary_path is None:
+        return list(schema.values())
+    specs = read_summary(summary_path)
+    _check_summary(specs, schema, summary_path)
+    return [dataclasses.replace(schema[s.name], kind=s.kind, missing=s.missing, level=s.level)
+            for s in specs]
+
+
+def _check_summary(specs: list[FeatureSpec], schema: dict[str, Feature], path: Path) -> None:
+    """Cleaning relies on every feature and on its type, so a summary may only change missing codes."""
+    unknown = [s.name for s in specs if s.name not in schema]
+    if unknown:
+        raise InputError(f"the summary lists {unknown[0]}, which is not an AZDIAS feature this tool knows",
+                         path=path, column=unknown[0],
+                         expected="the 85 attributes of AZDIAS_Feature_Summary.csv")
+    listed = {s.name for s in specs}
+    absent = [name for name in schema if name not in listed]
+    if absent:
+        raise InputError(f"the summary does not list {absent[0]}", path=path, column=absent[0],
+                         expected="all 85 attributes of AZDIAS_Feature_Summary.csv",
+                         hint="Use the complete published summary, or leave the feature summary out "
+                              "to use the packaged copy")
+    changed = next((s for s in specs if s.kind != schema[s.name].kind), None)
+    if changed:
+        raise InputError(f"the summary gives the type {changed.kind!r}", path=path, column=changed.name,
+                         expected=f"{schema[changed.name].kind!r}, as in the published summary",
+                         hint="Only the missing_or_unknown codes may differ from the published summary")

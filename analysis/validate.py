@@ -9,7 +9,8 @@ from .cleaning import CleanedTable, apply_cleaning, fit_cleaning
 from .config import Settings
 from .demo import resolve_inputs
 from .loading import LoadedTable, load_table
-from .pipeline import check_enough, load_features
+from .pipeline import check_enough
+from .schema import load_features
 from .progress import Stages
 
 TOP_MISSING = 8

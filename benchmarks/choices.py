@@ -26,7 +26,7 @@ from analysis.components import fit_reducer
 from analysis.config import AnalysisSettings
 from analysis.kselect import fit_final
 from analysis.loading import load_table
-from analysis.pipeline import load_features
+from analysis.schema import load_features
 from analysis.synthetic import generate
 
 

@@ -19,7 +19,8 @@ from analysis.components import fit_reducer
 from analysis.config import AnalysisSettings
 from analysis.kselect import fit_final, select_k
 from analysis.loading import load_table
-from analysis.pipeline import K_SAMPLE, load_features
+from analysis.pipeline import K_SAMPLE
+from analysis.schema import load_features
 from analysis.schema import load_schema, normalise_code
 from analysis.summary import read_summary
 from analysis.synthetic import (CUSTOMERS_FILE, LABELS_FILE, POPULATION_FILE, SUMMARY_FILE,
