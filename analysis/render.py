@@ -20,6 +20,8 @@ from .progress import Stages
 from .store import atomic_folder
 
 SITE = "_site"
+# Set for Quarto's pre-render step: the analysis has just run, only check its results.
+ANALYSED = "SEGMENTS_ANALYSED"
 INSTALL_HELP = """Quarto is needed to render the report and could not be found or installed.
 The analysis results are written; to get the HTML site and PDF:
   * install Quarto (https://quarto.org/docs/get-started/), then run `segments report` again, or
@@ -76,8 +78,8 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     # Quarto's Jupyter engine must run this interpreter (where `analysis` is installed), even
     # when the virtual environment is not activated.
     scripts = str(Path(sys.executable).parent)
-    env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), "QUARTO_PYTHON": sys.executable,
-           "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), ANALYSED: "1",
+           "QUARTO_PYTHON": sys.executable, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
     try:
         with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
             done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)

@@ -7,7 +7,6 @@ markdown the pages print are in :mod:`analysis.report_text`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,13 +20,11 @@ from .render import project_root
 
 
 def results_folder(path: Path | str | None = None) -> Path:
-    """``path``, else ``SEGMENTS_RESULTS`` (set by ``segments report``), else the folder that
-    ``segments run`` in the project root writes to (``segments.toml`` and ``SEGMENTS_*``
-    settings included), so the pre-render step and the pages always agree."""
+    """``path``, else the folder ``segments run`` in the project root writes to (``segments.toml``
+    and ``SEGMENTS_*`` settings included, relative paths resolved from the project root), so the
+    pre-render step and the pages always agree wherever Quarto runs them from."""
     if path is not None:
         return Path(path)
-    if os.environ.get("SEGMENTS_RESULTS"):
-        return Path(os.environ["SEGMENTS_RESULTS"])
     return load_settings(cwd=project_root()).results
 
 

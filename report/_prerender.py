@@ -2,8 +2,8 @@
 
 Pages only *read* a results folder. This script runs once per ``quarto render``:
 
-* Under ``segments report`` the analysis has just run and ``SEGMENTS_RESULTS`` names its
-  folder: nothing to do but check that the folder is there.
+* Under ``segments report`` the analysis has just run (``SEGMENTS_ANALYSED`` is set and
+  ``SEGMENTS_RESULTS`` names its folder): nothing to do but check that the folder is there.
 * Under a plain ``quarto render`` (or ``quarto preview``) it runs ``segments run`` in the
   project root. That is cached on the data, settings and code, so it returns in about a second
   when nothing changed, and recomputes after a data refresh.
@@ -31,13 +31,13 @@ def segments_command() -> list[str]:
 
 
 def main() -> int:
-    named = os.environ.get("SEGMENTS_RESULTS")
-    if named:
+    if os.environ.get("SEGMENTS_ANALYSED"):
+        named = os.environ.get("SEGMENTS_RESULTS", "")
         if (Path(named) / "results.json").is_file():
-            print(f"[pre-render] using the results in {named} (SEGMENTS_RESULTS)")
+            print(f"[pre-render] using the results in {named} (written by segments report)")
             return 0
-        print(f"[pre-render] SEGMENTS_RESULTS={named} holds no results.json; "
-              "run 'segments run' or unset SEGMENTS_RESULTS", file=sys.stderr)
+        print(f"[pre-render] SEGMENTS_RESULTS={named} holds no results.json; run 'segments report' again",
+              file=sys.stderr)
         return 1
     command = [*segments_command(), "run"]
     print("[pre-render] " + " ".join(command) + " (cached: quick when nothing changed)")

@@ -212,7 +212,7 @@ def test_tables_and_text_are_formatted_for_people(small_results):
 
 def prerender(project: Path, **env: str) -> subprocess.CompletedProcess:
     """Run the pre-render script of a project copy as Quarto would: its own Python, project root as cwd."""
-    environ = {k: v for k, v in os.environ.items() if k != "SEGMENTS_RESULTS"}
+    environ = {k: v for k, v in os.environ.items() if k not in ("SEGMENTS_RESULTS", "SEGMENTS_ANALYSED")}
     environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + environ.get("PATH", "")
     return subprocess.run([sys.executable, str(project / "report" / "_prerender.py")], cwd=project,
                           env={**environ, **env}, capture_output=True, text=True, timeout=300)
@@ -220,8 +220,8 @@ def prerender(project: Path, **env: str) -> subprocess.CompletedProcess:
 
 def test_prerender_only_checks_the_results_segments_report_names(tmp_path, small_results):
     shutil.copytree(REPORT, tmp_path / "report")
-    assert prerender(tmp_path, SEGMENTS_RESULTS=str(small_results)).returncode == 0
-    missing = prerender(tmp_path, SEGMENTS_RESULTS=str(tmp_path / "nothing"))
+    assert prerender(tmp_path, SEGMENTS_RESULTS=str(small_results), SEGMENTS_ANALYSED="1").returncode == 0
+    missing = prerender(tmp_path, SEGMENTS_RESULTS=str(tmp_path / "nothing"), SEGMENTS_ANALYSED="1")
     assert missing.returncode == 1 and "no results.json" in missing.stderr
     assert not (tmp_path / "_results").exists()
 
@@ -240,8 +240,8 @@ def test_prerender_runs_the_cached_analysis_where_the_pages_look(tmp_path, monke
     monkeypatch.delenv("SEGMENTS_RESULTS", raising=False)
     monkeypatch.chdir(tmp_path / "report")  # where Quarto executes the pages
     assert results_folder().resolve() == (tmp_path / "out" / "results").resolve()
-    monkeypatch.setenv("SEGMENTS_RESULTS", str(tmp_path / "elsewhere"))
-    assert results_folder() == tmp_path / "elsewhere"
+    monkeypatch.setenv("SEGMENTS_RESULTS", "elsewhere")  # a user setting: relative to the project root
+    assert results_folder().resolve() == (tmp_path / "elsewhere").resolve()
 
 
 @pytest.mark.skipif(find_quarto() is None, reason="quarto is not installed (it is not pip-installable "
@@ -251,7 +251,8 @@ def test_quarto_renders_site_and_pdf(tmp_path, small_results):
     project.mkdir()
     shutil.copy(ROOT / "_quarto.yml", project)
     shutil.copytree(REPORT, project / "report")
-    env = {**os.environ, "SEGMENTS_RESULTS": str(small_results), "QUARTO_PYTHON": sys.executable}
+    env = {**os.environ, "SEGMENTS_RESULTS": str(small_results), "SEGMENTS_ANALYSED": "1",
+           "QUARTO_PYTHON": sys.executable}
     env.pop("MPLBACKEND", None)  # Quarto's kernel must keep the inline backend to show figures
     done = subprocess.run([find_quarto(), "render"], cwd=project, env=env, capture_output=True, text=True,
                           timeout=900)
