@@ -3,9 +3,10 @@
 The pipeline is fitted on the population rows kept after cleaning and only *applied* to
 customers. Columns are standardised with the mean and standard deviation of their known values
 (scikit-learn's StandardScaler ignores NaN), then a missing value becomes 0: the population
-mean. An unknown answer thus pulls a person towards no side of any component, and imputation
-does not shrink a column's spread (a median would also place people at a code that can sit
-well off-centre on skewed scales). Standardising puts codes, counts and 0/1 flags on one
+mean. An unknown answer thus pulls a person towards no side of any component (a median would
+place people at a code that can sit well off-centre on skewed scales). The known values keep
+their scale; a column missing for a share m of people has variance 1 - m after filling, so
+heavily missing columns weigh a little less in PCA. Standardising puts codes, counts and 0/1 flags on one
 footing before PCA.
 
 PCA is fitted with all components so the scree curve is complete, then truncated to the

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .cleaning import CleanColumn
 from .moments import group_sums, mean_std
+from .wording import join_words
 
 TRAITS_PER_SEGMENT = 6
 NAME_TRAITS = 2
@@ -21,16 +22,15 @@ MIN_EFFECT = 0.2  # |d| below this is not called a trait (Cohen's "small")
 def trait_table(matrix: pd.DataFrame, labels: np.ndarray, columns: dict[str, CleanColumn]) -> pd.DataFrame:
     """Effect size of every cleaned column for every segment (rows: segment, column).
 
-    ``labels`` gives each row of ``matrix`` its segment; rows labelled below 0 (set aside)
-    are left out. The reference is the mean and standard deviation of all labelled rows.
+    ``labels`` gives each row of ``matrix`` its segment, -1 for the set-aside group. The
+    reference is the whole population: the known values of every row, set-aside rows included.
     Sums are accumulated per column with ``bincount``, so no copy of the matrix is made.
     """
     values = matrix.to_numpy()
-    kept = labels >= 0
-    groups = labels[kept].astype(np.intp)
-    k = int(groups.max()) + 1
-    sums = np.stack([group_sums(values[kept, j], groups, k) for j in range(values.shape[1])], axis=-1)
-    means, _ = mean_std(sums)  # (k, columns)
+    k = int(labels.max()) + 1
+    groups = np.where(labels >= 0, labels, k).astype(np.intp)  # the set-aside group is group k
+    sums = np.stack([group_sums(values[:, j], groups, k + 1) for j in range(values.shape[1])], axis=-1)
+    means = mean_std(sums[:, :k])[0]  # (k, columns): the segments only
     overall, spread = mean_std(sums.sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         effect = np.where(spread > 0, (means - overall) / spread, 0.0)
@@ -89,9 +89,5 @@ def pen_portrait(segment: int, name: str, comparison_row: pd.Series, traits: pd.
     for _, word in STRENGTHS:
         phrases = [p for p, e in zip(top["phrase"], top["effect"]) if strength(e) == word]
         if phrases:
-            sentences.append(f"{word} differences from the population: {_join(phrases)}.")
+            sentences.append(f"{word} differences from the population: {join_words(phrases)}.")
     return " ".join(sentences)
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .wording import join_words
+
 RULES = Path(__file__).parent / "data" / "recommendations.toml"
 DEFAULT_CHANNEL = "the company's usual mix of catalogue and email"
 
@@ -27,9 +29,9 @@ class Recommendation:
     @property
     def sentence(self) -> str:
         """One paragraph: the action, why, and how to talk to the segment."""
-        channel = _join(self.channels) if self.channels else DEFAULT_CHANNEL
+        channel = join_words(self.channels) if self.channels else DEFAULT_CHANNEL
         how = f" Reach them through {channel}"
-        how += f" with messages about {_join(self.messages)}." if self.messages else "."
+        how += f" with messages about {join_words(self.messages)}." if self.messages else "."
         return f"{self.action}. {self.text}{how}"
 
     def to_dict(self) -> dict:
@@ -59,7 +61,3 @@ def _fired(rules: list[dict], effects: pd.Series, key: str) -> tuple[str, ...]:
         if signed >= rule["min_effect"] and rule[key] not in out:
             out.append(rule[key])
     return tuple(out)
-
-
-def _join(items: tuple[str, ...]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .pipeline import SET_ASIDE
 from .results import Results
+from .wording import join_words, percent
 
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
@@ -21,15 +22,6 @@ _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|$@#"})
 def md_escape(text: object) -> str:
     """Text as literal markdown: no accidental emphasis, links, math, citations or table cells."""
     return str(text).translate(_MD_SPECIAL)
-
-
-def percent(share: float, digits: int = 1) -> str:
-    """18.3%; a tiny non-zero share keeps one significant decimal instead of reading 0%."""
-    if share is None or not np.isfinite(share):
-        return "–"
-    if digits == 0 and 0 < share < 0.01:
-        digits = 1
-    return f"{share:.{digits}%}"
 
 
 def number(value: float) -> str:
@@ -153,8 +145,9 @@ def source_callout(results: Results) -> str:
 
 
 def _names(segments: list[dict]) -> str:
-    parts = [f"segment {s['id']}, “{s['name']}” (index {index_value(s['index'])})" for s in segments]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    parts = [f"the set-aside group (index {index_value(s['index'])})" if s["id"] == SET_ASIDE else
+             f"segment {s['id']}, “{s['name']}” (index {index_value(s['index'])})" for s in segments]
+    return join_words(parts)
 
 
 def answer(results: Results) -> str:
@@ -167,9 +160,9 @@ def answer(results: Results) -> str:
         first = (f"No segment is clearly over-represented among customers; the closest is "
                  f"{_names([top])}.")
     second = results.summary["targeting"]["headline"] + "."
-    aside = results.summary["cleaning"]["set_aside"]
+    aside = results.segment(SET_ASIDE)
     under = [s for s in results.clusters if s["verdict"] == "under-represented"]
-    if aside["customer_share"] >= 0.01:
+    if aside["verdict"] == "over-represented":
         third = (f"{percent(aside['customer_share'])} of customers (but {percent(aside['population_share'])} "
                  "of the population) could not be placed in a segment because too much of their data "
                  "is missing, so enriching their data is the next lever.")
@@ -338,8 +331,8 @@ def k_table(results: Results) -> str:
 
 
 def index_text(results: Results) -> str:
-    over = [s for s in results.clusters if s["verdict"] == "over-represented"]
-    under = [s for s in results.clusters if s["verdict"] == "under-represented"]
+    over = [s for s in results.segments if s["verdict"] == "over-represented"]
+    under = [s for s in results.segments if s["verdict"] == "under-represented"]
     parts = ["An index of 100 means a segment is as common among customers as in the population; "
              "200 means twice as common, 50 half as common."]
     if over:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import OVER
+from .wording import percent
 
 REQUIRED = ("index", "population_share", "customer_share", "verdict")
 GAINS_COLUMNS = (
@@ -89,8 +90,8 @@ class Headline:
             which = "the top segment" if count == 1 else f"the top {count} segments"
         else:
             which = ("segment " if count == 1 else "segments ") + ", ".join(map(str, self.segments))
-        return (f"Mailing {which} reaches {_percent(self.population_share)} of the population "
-                f"and {_percent(self.customer_share)} of customer-like people")
+        return (f"Mailing {which} reaches {percent(self.population_share, 0)} of the population "
+                f"and {percent(self.customer_share, 0)} of customer-like people")
 
 
 def headline(gains: pd.DataFrame, segments_to_mail: int | None = None) -> Headline:
@@ -140,8 +141,3 @@ def _with_segment_column(comparison: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"comparison lacks columns {missing}; pass the output of compare_segments")
     return table
-
-
-def _percent(share: float) -> str:
-    """Whole percent, but one decimal below 1% so a small non-zero share never reads '0%'."""
-    return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"

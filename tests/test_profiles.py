@@ -78,3 +78,13 @@ def test_pen_portrait_states_size_index_and_traits():
                            "and 50.0% of customers (index 200).")
     assert "Marked differences from the population: " in text
     assert "older" in text and "keen savers" in text
+
+
+def test_set_aside_rows_count_in_the_reference_not_in_a_segment():
+    matrix = pd.DataFrame({"AGE": [1, 3, 2, 2, 4, 4]}, dtype=np.float32)
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    traits = trait_table(matrix, labels, COLUMNS).set_index(["segment", "column"])
+    assert sorted(traits.index.get_level_values("segment").unique()) == [0, 1]
+    # population mean 16/6, sd sqrt(52/6 - (16/6)^2) = 1.1055; segment 1 mean 2 -> d = -0.603
+    assert traits.loc[(1, "AGE"), "population_mean"] == pytest.approx(16 / 6)
+    assert traits.loc[(1, "AGE"), "effect"] == pytest.approx((2 - 16 / 6) / np.sqrt(52 / 6 - (16 / 6) ** 2))
