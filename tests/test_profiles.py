@@ -85,6 +85,6 @@ def test_set_aside_rows_count_in_the_reference_not_in_a_segment():
     labels = np.array([0, 0, 1, 1, -1, -1])
     traits = trait_table(matrix, labels, COLUMNS).set_index(["segment", "column"])
     assert sorted(traits.index.get_level_values("segment").unique()) == [0, 1]
-    # population mean 16/6, sd sqrt(52/6 - (16/6)^2) = 1.1055; segment 1 mean 2 -> d = -0.603
+    # population mean 16/6, sd sqrt(50/6 - (16/6)^2) = 1.1055; segment 1 mean 2 -> d = -0.603
     assert traits.loc[(1, "AGE"), "population_mean"] == pytest.approx(16 / 6)
-    assert traits.loc[(1, "AGE"), "effect"] == pytest.approx((2 - 16 / 6) / np.sqrt(52 / 6 - (16 / 6) ** 2))
+    assert traits.loc[(1, "AGE"), "effect"] == pytest.approx((2 - 16 / 6) / np.sqrt(50 / 6 - (16 / 6) ** 2))
