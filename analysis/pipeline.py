@@ -1,7 +1,7 @@
 """The whole analysis, from input files to a results folder, with caching.
 
 Everything is *fitted on the population* and only *applied* to customers: the cleaning plan,
-the impute/scale/PCA pipeline and the clustering. Rows set aside for missingness get segment
+the scale/fill/PCA pipeline and the clustering. Rows set aside for missingness get segment
 -1 and stay in every comparison.
 
 A run is keyed by the inputs' content hashes, the analysis settings, the package version and
@@ -126,7 +126,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         population = load_table(inputs.population, features)
     with stages.stage("load customers"):
         customers = load_table(inputs.customers, features)
-    checks = {"population": population.facts(), "customers": customers.facts()}
+    with stages.stage("count duplicate rows"):
+        checks = {"population": population.facts(), "customers": customers.facts()}
     for table in (population, customers):
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
@@ -136,7 +137,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         del population, customers  # the cleaned tables hold all that is needed from here
     check_enough(plan, pop, analysis, inputs.population)
     columns = {c.name: c for c in plan.columns}
-    with stages.stage("impute, scale, PCA"):
+    with stages.stage("scale, fill missing, PCA"):
         reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
     with stages.stage("choose k"):
         k_range = range(analysis.k_min, analysis.k_max + 1)

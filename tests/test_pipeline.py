@@ -96,7 +96,7 @@ def test_partition_agrees_with_the_planted_one(small_settings, truth, tmp_path):
 
 
 def test_customers_never_influence_the_fit(small_settings, small_results, tmp_path):
-    """Shuffling customer rows between segments changes shares but not the population model."""
+    """Halving the customers file changes shares but not the population model."""
     base = load_results(small_results)
     customers = pd.read_csv(small_settings.customers, sep=";", dtype=str)
     half = tmp_path / "customers_half.csv"
