@@ -5,7 +5,7 @@
 
 Prints wall time for each candidate and, for clustering, the adjusted Rand index of its
 partition against a full-batch Lloyd k-means on all rows (the answer the cheaper variants must
-keep). The numbers behind the choices are recorded in the issue notes.
+keep).
 """
 from __future__ import annotations
 
