@@ -14,14 +14,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .config import Settings, load_settings
-from .errors import InputError
+from .errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_QUARTO, EXIT_RENDER, InputError  # noqa: F401
 from .progress import Stages
 
-EXIT_BUG = 1
-EXIT_INPUT = 2
-EXIT_NO_QUARTO = 3
-EXIT_RENDER = 4
-EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:

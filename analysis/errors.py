@@ -8,6 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Exit statuses of the `segments` command (README, "Commands").
+EXIT_BUG = 1
+EXIT_INPUT = 2
+EXIT_NO_QUARTO = 3
+EXIT_RENDER = 4
+EXIT_INTERRUPTED = 130
+
 
 @dataclass
 class InputError(Exception):

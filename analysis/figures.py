@@ -57,11 +57,6 @@ def palette(results: Results) -> dict[int, str]:
     return {s["id"]: segment_colour(s["id"]) for s in results.segments}
 
 
-def use_style() -> None:
-    """Apply the report's chart style to figures made outside these functions (e.g. in notebooks)."""
-    plt.rcParams.update(STYLE)
-
-
 @contextmanager
 def _style() -> Iterator[None]:
     with plt.rc_context(STYLE):

@@ -38,5 +38,3 @@ class Stages:
         if self.stream is not None:
             print(f"[segments] {message}", file=self.stream, flush=True)
 
-
-QUIET = Stages(stream=None)

@@ -16,6 +16,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 
+from .errors import EXIT_NO_QUARTO, EXIT_RENDER
 from .progress import Stages
 from .store import atomic_folder
 
@@ -69,7 +70,6 @@ class RenderFailed(Exception):
 
 def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     """Render ``report/`` to ``_site`` (HTML) and the PDF; returns the process exit code."""
-    from .cli import EXIT_NO_QUARTO, EXIT_RENDER
     quarto = find_quarto() or (install_render_extra(stages) and find_quarto())
     if not quarto:
         print(INSTALL_HELP, file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 CHUNK = 8 << 20
 # Modules that only present results: changing a chart or a sentence must not force a re-analysis.
-PRESENTATION_ONLY = {"figures.py", "results.py", "render.py", "cli.py"}
+PRESENTATION_ONLY = {"figures.py", "results.py", "report_text.py", "render.py", "cli.py"}
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:

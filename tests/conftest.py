@@ -16,7 +16,6 @@ from analysis.synthetic import DemoPaths, generate
 
 SMALL_POPULATION = 30_000
 SMALL_CUSTOMERS = 8_000
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "azdias"
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from analysis.components import fit_reducer
 from analysis.config import AnalysisSettings
 from analysis.kselect import fit_final, select_k
 from analysis.loading import load_table
-from analysis.pipeline import K_SAMPLE
 from analysis.schema import load_features
 from analysis.schema import load_schema, normalise_code
 from analysis.summary import read_summary
@@ -260,8 +259,7 @@ def test_the_analysis_finds_the_planted_segments(small_data):
     _, table = fit_cleaning(population.data, features, settings)
     _, scores = fit_reducer(table.matrix, table.kept, settings.variance_target, settings.seed)
     planted = len(json.loads(small_data.truth.read_text(encoding="utf-8"))["segments"])
-    selection = select_k(scores, range(settings.k_min, settings.k_max + 1), seed=settings.seed,
-                         sample_size=K_SAMPLE)
+    selection = select_k(scores, range(settings.k_min, settings.k_max + 1), seed=settings.seed)
     assert selection.k == planted, selection.reason
     labels = pd.read_parquet(small_data.labels)
     truth = labels[labels["table"] == "population"].sort_values("row")["segment"].to_numpy()
