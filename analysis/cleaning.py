@@ -129,16 +129,34 @@ class CleanedTable:
 
 
 def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Missing codes, blanks and invalid values to NaN; counts of each per feature."""
-    decoded, counts = {}, []
+    """Missing codes, blanks and invalid values to NaN; counts of each per feature.
+
+    Numeric results go straight into one column-major float32 block that the frame wraps
+    without copying (a frame built from a dict of arrays would copy them all once more).
+    """
+    numbers = [f.name for f in features if not _stays_text(f)]
+    block = np.empty((len(raw), len(numbers)), dtype=np.float32, order="F")
+    position = {name: j for j, name in enumerate(numbers)}
+    texts, counts = {}, []
     for feature in features:
         values, row = _decode_column(raw[feature.name], feature)
-        decoded[feature.name] = values
+        if feature.name in position:
+            block[:, position[feature.name]] = values
+        else:
+            texts[feature.name] = values
         counts.append(row)
+    decoded = pd.DataFrame(block, columns=numbers, index=raw.index, copy=False)
+    for name, values in texts.items():
+        decoded[name] = values
     quality = pd.DataFrame(counts).set_index("feature")
     quality["missing_share"] = (quality[["blank", "coded_missing", "out_of_range"]].sum(axis=1)
                                 / max(len(raw), 1))
-    return pd.DataFrame(decoded, index=raw.index), quality
+    return decoded, quality
+
+
+def _stays_text(feature: Feature) -> bool:
+    """Text codes that are not numbers in disguise (CAMEO_DEU_2015, OST_WEST_KZ) stay categories."""
+    return feature.is_text and not all(code.isdigit() for code in feature.codes)
 
 
 def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd.Categorical, dict]:
@@ -149,7 +167,7 @@ def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd
         blank = np.isnan(numbers)
         coded = _is_code(numbers, feature.missing)
         invalid = ~blank & ~coded & ~_valid_numbers(numbers, feature)
-        values = np.where(coded | invalid, np.float32(np.nan), numbers).astype(np.float32)
+        values = np.where(coded | invalid, np.float32(np.nan), numbers)
     return values, {"feature": feature.name, "blank": int(blank.sum()),
                     "coded_missing": int(coded.sum()), "out_of_range": int(invalid.sum())}
 
@@ -184,7 +202,7 @@ def _decode_text(column: pd.Categorical, feature: Feature):
     coded = ~blank & is_missing[codes]
     invalid = ~blank & ~is_missing[codes] & ~is_valid[codes]
     valid_codes = np.where(~blank & is_valid[codes], codes, -1)
-    if all(code.isdigit() for code in feature.codes):  # CAMEO group and international codes
+    if not _stays_text(feature):  # CAMEO group and international codes
         numbers = np.array([float(c) if ok else np.nan for c, ok in zip(categories, is_valid[:-1])] + [np.nan],
                            dtype=np.float32)
         return blank, coded, invalid, numbers[valid_codes]
