@@ -16,6 +16,7 @@ from typing import Iterator, Sequence
 from .config import Settings, load_settings
 from .errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_QUARTO, EXIT_RENDER, InputError  # noqa: F401
 from .progress import Stages
+from .synthetic import REAL_CUSTOMERS, REAL_POPULATION
 
 
 
@@ -78,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo-data", help="write the synthetic demonstration files")
     demo.add_argument("--out", type=Path, required=True, help="folder to write the three files into")
-    demo.add_argument("--population", type=int, default=891_211, help="population rows (default 891,211)")
-    demo.add_argument("--customers", type=int, default=191_652, help="customer rows (default 191,652)")
+    demo.add_argument("--population", type=int, default=REAL_POPULATION,
+                      help=f"population rows (default {REAL_POPULATION:,})")
+    demo.add_argument("--customers", type=int, default=REAL_CUSTOMERS,
+                      help=f"customer rows (default {REAL_CUSTOMERS:,})")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=_demo_data)
 

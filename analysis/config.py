@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError
+from .synthetic import REAL_CUSTOMERS, REAL_POPULATION
 
 CONFIG_NAME = "segments.toml"
 ENV_PREFIX = "SEGMENTS_"
@@ -79,8 +80,8 @@ class Settings:
     customers: Path | None = None
     feature_summary: Path | None = None
     results: Path = Path("_results")
-    demo_population: int = 891_211
-    demo_customers: int = 191_652
+    demo_population: int = REAL_POPULATION
+    demo_customers: int = REAL_CUSTOMERS
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property

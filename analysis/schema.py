@@ -71,7 +71,7 @@ def normalise_code(value: object) -> str:
 def load_schema() -> dict[str, Feature]:
     """All features in file order, keyed by name."""
     data = Path(__file__).parent / "data"
-    specs = {s.name: s for s in read_summary("analysis/data/features.csv", _summary_text(data))}
+    specs = {s.name: s for s in read_summary("analysis/data/features.csv", summary_text())}
     levels: dict[str, dict[str, str]] = {name: {} for name in specs}
     with (data / "levels.csv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter=";"):
@@ -91,10 +91,10 @@ def load_schema() -> dict[str, Feature]:
     return features
 
 
-def _summary_text(data: Path) -> str:
-    """The first four columns of features.csv, i.e. a feature summary in the published format."""
-    lines = (data / "features.csv").read_text(encoding="utf-8").splitlines()
-    return "\n".join(";".join(line.split(";")[:4]) for line in lines)
+def summary_text() -> str:
+    """The feature summary in the published format: the first four columns of features.csv."""
+    lines = (Path(__file__).parent / "data" / "features.csv").read_text(encoding="utf-8").splitlines()
+    return "\n".join(";".join(line.split(";")[:4]) for line in lines) + "\n"
 
 
 def load_features(summary_path: Path | None) -> list[Feature]:

@@ -74,8 +74,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.special import ndtr
 
-from .schema import Feature, load_schema
+from .schema import Feature, load_schema, summary_text
 
+# The sizes of the real AZDIAS subset and customers file: the demo data's default size.
+REAL_POPULATION = 891_211
+REAL_CUSTOMERS = 191_652
 GENERATOR_VERSION = 2  # bump whenever the same seed and sizes would give different files
 
 POPULATION_FILE = "Udacity_AZDIAS_Subset.csv"
@@ -424,7 +427,7 @@ class DemoPaths:
                    folder / TRUTH_FILE, folder / LABELS_FILE)
 
 
-def generate(out_dir: Path | str, population: int = 891_211, customers: int = 191_652,
+def generate(out_dir: Path | str, population: int = REAL_POPULATION, customers: int = REAL_CUSTOMERS,
              seed: int = 0) -> DemoPaths:
     """Write the synthetic population, customers, feature summary and planted truth.
 
@@ -449,21 +452,13 @@ def generate(out_dir: Path | str, population: int = 891_211, customers: int = 19
             _write_csv(path, schema, columns)
             del columns  # free the codes before the next table
             labels[table] = (segment, sparse)
-        paths.feature_summary.write_text(summary_text(schema), encoding="utf-8")
+        paths.feature_summary.write_text(summary_text(), encoding="utf-8")
         _write_labels(paths.labels, labels)
         paths.truth.write_text(_truth_json(seed, labels), encoding="utf-8")
         _move_into_place(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return DemoPaths.in_folder(out_dir)
-
-
-def summary_text(schema: Mapping[str, Feature] | None = None) -> str:
-    """The feature summary in the published format (``[-1,0]``, ``[XX]``, ``[]`` cells)."""
-    schema = load_schema() if schema is None else schema
-    lines = ["attribute;information_level;type;missing_or_unknown"]
-    lines += [f"{f.name};{f.level};{f.kind};[{','.join(f.missing)}]" for f in schema.values()]
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

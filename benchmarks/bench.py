@@ -30,7 +30,7 @@ from analysis.config import AnalysisSettings, Settings
 from analysis.pipeline import run
 from analysis.progress import Stages
 from analysis.schema import load_schema
-from analysis.synthetic import generate
+from analysis.synthetic import REAL_CUSTOMERS, REAL_POPULATION, generate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -163,8 +163,8 @@ def show(title: str, table: Table) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=891_211)
-    parser.add_argument("--customers", type=int, default=191_652)
+    parser.add_argument("--population", type=int, default=REAL_POPULATION)
+    parser.add_argument("--customers", type=int, default=REAL_CUSTOMERS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-reference", action="store_true", help="skip the notebook-style reference")
     parser.add_argument("--reference-k-max", type=int, default=6,

@@ -27,7 +27,7 @@ from analysis.config import AnalysisSettings
 from analysis.kselect import fit_final
 from analysis.loading import load_table
 from analysis.schema import load_features
-from analysis.synthetic import generate
+from analysis.synthetic import REAL_POPULATION, generate
 
 
 def timed(label: str, action):
@@ -70,7 +70,7 @@ def kmeans_variants(scores: np.ndarray, k: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--population", type=int, default=891_211)
+    parser.add_argument("--population", type=int, default=REAL_POPULATION)
     parser.add_argument("--k", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="segments-choices-") as tmp:
