@@ -77,8 +77,8 @@ class LoadedTable:
 
     def facts(self) -> dict:
         """The same facts for results.json."""
-        return {"rows": self.rows, "duplicate_rows": self.duplicate_rows,
-                "extra_columns": list(self.extra_columns), "encoding": self.encoding}
+        return {"path": str(self.path), "rows": self.rows, "duplicate_rows": self.duplicate_rows,
+                "extra_columns": list(self.extra_columns), "encoding": self.encoding, "notes": self.notes()}
 
 
 def _show(name: str) -> str:

@@ -113,9 +113,19 @@ def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettin
                          hint="Use the full population file, or lower k_max (and k)")
 
 
-def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
-             fingerprints: dict) -> None:
-    analysis = settings.analysis
+@dataclass
+class Prepared:
+    """Both tables loaded, checked and cleaned: what the analysis and ``segments validate`` share."""
+
+    features: list[Feature]
+    plan: CleaningPlan
+    pop: CleanedTable
+    cust: CleanedTable
+    checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding, notes
+
+
+def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepared:
+    """Load, check and clean both files; the raw tables are released before returning."""
     features = load_features(inputs.feature_summary)
     with stages.stage("load population"):
         population = load_table(inputs.population, features)
@@ -131,6 +141,14 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         cust = apply_cleaning(plan, customers.data)
         del population, customers  # the cleaned tables hold all that is needed from here
     check_enough(plan, pop, analysis, inputs.population)
+    return Prepared(features, plan, pop, cust, checks)
+
+
+def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
+             fingerprints: dict) -> None:
+    analysis = settings.analysis
+    prepared = prepare(inputs, analysis, stages)
+    features, plan, pop, cust = prepared.features, prepared.plan, prepared.pop, prepared.cust
     columns = {c.name: c for c in plan.columns}
     with stages.stage("scale, fill missing, PCA"):
         reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
@@ -185,7 +203,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "versions": _versions(),
             "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
                      "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
-                     "checks": checks, "note": inputs.note},
+                     "checks": prepared.checks, "note": inputs.note},
             "settings": dataclasses.asdict(analysis),
             "cleaning": _cleaning_summary(plan, pop, cust),
             "pca": {"n_components": reducer.n_keep, "variance_target": analysis.variance_target,

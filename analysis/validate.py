@@ -5,12 +5,10 @@ the analysis for an input reason, and the counts match the report's data-quality
 """
 from __future__ import annotations
 
-from .cleaning import CleanedTable, apply_cleaning, fit_cleaning
+from .cleaning import CleanedTable
 from .config import Settings
 from .demo import resolve_inputs
-from .loading import LoadedTable, load_table
-from .pipeline import check_enough
-from .schema import load_features
+from .pipeline import prepare
 from .progress import Stages
 
 TOP_MISSING = 8
@@ -19,19 +17,12 @@ TOP_MISSING = 8
 def validate(settings: Settings, stages: Stages) -> str:
     """Load and clean both files as the analysis would; return a plain-text quality summary."""
     inputs = resolve_inputs(settings, stages)
-    features = load_features(inputs.feature_summary)
-    with stages.stage("load population"):
-        population = load_table(inputs.population, features)
-    with stages.stage("load customers"):
-        customers = load_table(inputs.customers, features)
-    with stages.stage("clean"):
-        plan, pop = fit_cleaning(population.data, features, settings.analysis)
-        cust = apply_cleaning(plan, customers.data)
-    check_enough(plan, pop, settings.analysis, inputs.population)
+    prepared = prepare(inputs, settings.analysis, stages)
+    plan = prepared.plan
     summary = inputs.feature_summary or "the packaged copy"
-    lines = [f"Data: {inputs.note}", f"Feature summary: {summary} ({len(features)} features)", ""]
-    lines += _describe("Population", population, pop)
-    lines += _describe("Customers", customers, cust)
+    lines = [f"Data: {inputs.note}", f"Feature summary: {summary} ({len(prepared.features)} features)", ""]
+    lines += _describe("Population", prepared.checks["population"], prepared.pop)
+    lines += _describe("Customers", prepared.checks["customers"], prepared.cust)
     lines.append(f"Columns dropped ({len(plan.dropped)}):")
     lines += [f"  {name}: {reason}" for name, reason in plan.dropped.items()]
     lines.append(f"Cleaned matrix: {len(plan.columns)} columns.")
@@ -39,14 +30,14 @@ def validate(settings: Settings, stages: Stages) -> str:
     return "\n".join(lines)
 
 
-def _describe(title: str, loaded: LoadedTable, cleaned: CleanedTable) -> list[str]:
+def _describe(title: str, facts: dict, cleaned: CleanedTable) -> list[str]:
     quality = cleaned.quality
     worst = quality["missing_share"].sort_values(ascending=False).head(TOP_MISSING)
     out_of_range = quality["out_of_range"][quality["out_of_range"] > 0]
-    lines = [f"{title}: {loaded.path}",
-             f"  {loaded.rows:,} rows, {len(quality)} features",
-             *(f"  note: {note}" for note in loaded.notes()),
-             f"  duplicate rows: {loaded.duplicate_rows:,}",
+    lines = [f"{title}: {facts['path']}",
+             f"  {facts['rows']:,} rows, {len(quality)} features",
+             *(f"  note: {note}" for note in facts["notes"]),
+             f"  duplicate rows: {facts['duplicate_rows']:,}",
              f"  values outside the valid codes (treated as missing): {int(out_of_range.sum()):,}",
              *(f"    {name}: {count:,}" for name, count in out_of_range.items()),
              f"  rows set aside for missing data: {int(cleaned.set_aside.sum()):,} "
