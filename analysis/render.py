@@ -23,11 +23,11 @@ from .store import atomic_folder
 SITE = "_site"
 # Set for Quarto's pre-render step: the analysis has just run, only check its results.
 ANALYSED = "SEGMENTS_ANALYSED"
-INSTALL_HELP = """Quarto is needed to render the report and could not be found or installed.
-The analysis results are written; to get the HTML site and PDF:
+INSTALL_HELP = """segments: Quarto is needed to render the report and could not be found or installed.
+The analysis results are written ({results}); to get the HTML site and PDF:
   * install Quarto (https://quarto.org/docs/get-started/), then run `segments report` again, or
-  * run `pip install "customer-segments[render]"` on a machine with internet access
-    (the quarto-cli package downloads Quarto while it installs).
+  * run `{python} -m pip install 'quarto-cli>=1.6'` on a machine with internet access
+    (the quarto-cli package downloads Quarto while it installs), then `segments report` again.
 Typst, used for the PDF, ships with Quarto: no LaTeX is needed."""
 
 
@@ -60,7 +60,11 @@ def install_render_extra(stages: Stages) -> bool:
     if not packages:
         return False
     stages.say("Quarto not found: installing the render extra (" + ", ".join(packages) + ")")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=False)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *packages], check=False,
+                          capture_output=True, text=True)
+    if done.returncode != 0:  # pip's own report is long; its last line says what failed
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        stages.say(f"installing the render extra failed (pip exit code {done.returncode}): {last}")
     return done.returncode == 0
 
 
@@ -72,7 +76,7 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     """Render ``report/`` to ``_site`` (HTML) and the PDF; returns the process exit code."""
     quarto = find_quarto() or (install_render_extra(stages) and find_quarto())
     if not quarto:
-        print(INSTALL_HELP, file=sys.stderr)
+        print(INSTALL_HELP.format(results=results, python=sys.executable), file=sys.stderr)
         return EXIT_NO_QUARTO
     root = project_root(root)
     # Quarto's Jupyter engine must run this interpreter (where `analysis` is installed), even

@@ -54,7 +54,7 @@ def test_missing_quarto_says_how_to_install_it(project, tmp_path, monkeypatch, c
     monkeypatch.setattr(render, "install_render_extra", lambda stages: False)
     assert render.render_site(tmp_path / "results", Stages(stream=None), project) == EXIT_NO_QUARTO
     err = capsys.readouterr().err
-    assert "install Quarto" in err and "customer-segments[render]" in err
+    assert "install Quarto" in err and "pip install 'quarto-cli>=1.6'" in err
     assert (project / "_site" / "index.html").read_text() == "previous report"
 
 
@@ -81,3 +81,14 @@ def test_report_without_quarto_writes_results_and_explains(tmp_path, monkeypatch
     assert "install Quarto" in err
     assert (tmp_path / "_results" / "results.json").is_file()
     assert not (tmp_path / "_site").exists()
+
+
+def test_failed_install_of_the_render_extra_is_summarised(monkeypatch, capsys):
+    import subprocess
+
+    failed = subprocess.CompletedProcess([], 1, stdout="", stderr="long pip report\nERROR: Could not build quarto-cli\n")
+    monkeypatch.setattr(render.subprocess, "run", lambda *args, **kwargs: failed)
+    assert render.install_render_extra(Stages()) is False
+    err = capsys.readouterr().err
+    assert "installing the render extra failed (pip exit code 1): ERROR: Could not build quarto-cli" in err
+    assert "long pip report" not in err
