@@ -129,14 +129,19 @@ def executed(kernel_dir, report_copy) -> dict[str, nbformat.NotebookNode]:
     return notebooks
 
 
+SETUP = "_setup.qmd"  # the one partial every page starts with
+
+
 def test_every_partial_is_in_one_page_and_in_the_pdf():
     site = {p.name: p.read_text(encoding="utf-8") for p in pages() if p.name != "full-report.qmd"}
     pdf = (REPORT / "full-report.qmd").read_text(encoding="utf-8")
-    partials = sorted(p.name for p in REPORT.glob("_*.qmd"))
+    partials = sorted(p.name for p in REPORT.glob("_*.qmd") if p.name != SETUP)
     assert partials
     for name in partials:
         assert sum(name in INCLUDE.findall(text) for text in site.values()) == 1, name
         assert name in INCLUDE.findall(pdf), name
+    for text in [*site.values(), pdf]:
+        assert INCLUDE.findall(text)[0] == SETUP
 
 
 def test_quarto_config_renders_exactly_the_pages():
