@@ -20,6 +20,8 @@ import pandas as pd
 from scipy import stats
 
 SET_ASIDE = -1
+ALPHA = 0.05  # family-wise error rate of the verdicts (Holm) and 1 - level of the intervals
+MIN_EFFECT = 0.10  # a verdict also needs the index outside 100 +- 10%
 OVER = "over-represented"
 UNDER = "under-represented"
 IN_LINE = "in line"
@@ -43,9 +45,9 @@ def compare_segments(
     population: np.ndarray | pd.Series,
     customers: np.ndarray | pd.Series,
     segments: Sequence[int] | None = None,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     *,
-    min_effect: float = 0.10,
+    min_effect: float = MIN_EFFECT,
 ) -> pd.DataFrame:
     """One row per segment: counts, shares, index with interval, test and verdict.
 

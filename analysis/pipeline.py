@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import __version__
 from .cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
-from .compare import SET_ASIDE, compare_segments
+from .compare import ALPHA, MIN_EFFECT, SET_ASIDE, compare_segments
 from .components import Reducer, fit_reducer, interpret, loadings, scree
 from .config import AnalysisSettings, Settings
 from .demo import Inputs, resolve_inputs
@@ -211,6 +211,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                     "n_features": len(plan.columns), "components": interpret(reducer, columns)},
             "k_selection": selection.to_dict(),
             "segments": segments_json,
+            "comparison": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "adjustment": "Holm",
+                           "interval": "Katz log-ratio"},
             "targeting": {"segments": head.segments, "population_share": head.population_share,
                           "customer_share": head.customer_share, "headline": head.text},
             "timings": dict(stages.seconds),

@@ -423,11 +423,9 @@ def data_caveat(results: Results) -> str:
 
 
 def verdict_rule(results: Results) -> str:
-    """How a verdict is reached, with the thresholds the comparison used (its defaults)."""
-    import inspect
-    from .compare import compare_segments
-    defaults = inspect.signature(compare_segments).parameters
-    alpha, effect = defaults["alpha"].default, defaults["min_effect"].default
+    """How a verdict is reached, with the thresholds this run's comparison used."""
+    rule = results.summary["comparison"]
+    alpha, effect = rule["alpha"], rule["min_effect"]
     low, high = 100 * (1 - effect), 100 * (1 + effect)
     return md_escape(
         f"A segment is over-represented (or under-represented) only when two things hold: its index "
