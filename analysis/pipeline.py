@@ -20,6 +20,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+from sklearn.cluster import KMeans
 
 from . import __version__
 from .cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
@@ -47,18 +48,22 @@ class Model:
 
     plan: CleaningPlan
     reducer: Reducer
-    kmeans: object
+    kmeans: KMeans
     names: dict[int, str]
     index: dict[int, float]
     cache_key: str
 
     def assign(self, cleaned: CleanedTable) -> np.ndarray:
         """Segment per row: -1 for set-aside rows, else the nearest population centre."""
-        labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
-        if cleaned.kept.any():
-            scores = self.reducer.transform(cleaned.matrix.to_numpy(), cleaned.kept)
-            labels[cleaned.kept] = self.kmeans.predict(scores)
-        return labels
+        return assign_segments(self.reducer, self.kmeans, cleaned)
+
+
+def assign_segments(reducer: Reducer, kmeans: KMeans, cleaned: CleanedTable) -> np.ndarray:
+    """Segment per row of a cleaned table: -1 for set-aside rows, else the nearest centre."""
+    labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
+    if cleaned.kept.any():
+        labels[cleaned.kept] = kmeans.predict(reducer.transform(cleaned.matrix.to_numpy(), cleaned.kept))
+    return labels
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
@@ -157,10 +162,9 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         selection = select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say)
     with stages.stage("final clustering"):
         kmeans = fit_final(scores, selection.k, seed=analysis.seed)
-        model = Model(plan, reducer, kmeans, {}, {}, key)
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
         pop_labels[pop.kept] = kmeans.labels_  # fit_final fitted exactly these rows
-        cust_labels = model.assign(cust)
+        cust_labels = assign_segments(reducer, kmeans, cust)
         del scores
     with stages.stage("compare customers"):
         segments = [SET_ASIDE, *range(selection.k)]
@@ -173,7 +177,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         traits = trait_table(pop.matrix, pop_labels, columns)
         names = segment_names(traits, list(range(selection.k)))
         names[SET_ASIDE] = "Set aside: too much missing data"
-        model.names, model.index = names, comparison["index"].astype(float).to_dict()
+        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
         segments_json = _segments(comparison, traits, names)
         centroids = reducer.back_to_features(kmeans.cluster_centers_)
         centroids.insert(0, "segment", range(selection.k))
