@@ -387,7 +387,7 @@ def _engineer(feature: Feature, decoded: pd.DataFrame, dropped: dict[str, str],
                        label="in a mainly business area")
         log.append(_entry("engineering", name, "split", "codes 1-4 = home size, 5 = business flag"))
     else:
-        dropped[name] = REDUNDANT.get(name, "mixed feature without a defined split")
+        dropped[name] = "mixed feature without a defined split"
         log.append(_entry("engineering", name, "dropped", dropped[name]))
 
 

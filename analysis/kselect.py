@@ -187,11 +187,11 @@ def select_k(
         centres = [c for c, _ in _fit_each([(r, k, BOOT_N_INIT, s)
                                              for r, s in zip(resamples, fit_seeds)])]
         on_sample = [_nearest(sample, c, sample_sq)[1] for c in centres]
-        best = centres[int(np.argmin(on_sample))]
-        full_labels, inertia = _nearest(X, best, total_sq)
+        best = int(np.argmin(on_sample))
+        full_labels, inertia = _nearest(X, centres[best], total_sq)
         labellings = [_nearest(evaluation, c)[0] for c in centres]
         aris = [adjusted_rand_score(a, b) for a, b in combinations(labellings, 2)]
-        eval_labels.append(_nearest(evaluation, best)[0])
+        eval_labels.append(labellings[best])
         sizes = np.bincount(full_labels, minlength=k)
         rows.append({"k": k, "inertia": inertia, "stability_mean": float(np.mean(aris)),
                      "stability_min": float(np.min(aris)),
