@@ -141,10 +141,11 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
     for table in (population, customers):
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
-    with stages.stage("clean"):
+    with stages.stage("clean"):  # each raw table is released as soon as it is cleaned
         plan, pop = fit_cleaning(population.data, features, analysis)
+        del population
         cust = apply_cleaning(plan, customers.data)
-        del population, customers  # the cleaned tables hold all that is needed from here
+        del customers
     check_enough(plan, pop, analysis, inputs.population)
     return Prepared(features, plan, pop, cust, checks)
 
