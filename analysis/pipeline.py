@@ -173,7 +173,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         gains = gains_table(comparison)
         # The headline mails segments, not "people with missing data": the set-aside group
         # stays in the gains table and in every share, but is not picked as a target.
-        head = headline(gains_table(comparison.drop(index=SET_ASIDE)))
+        mailing = gains_table(comparison.drop(index=SET_ASIDE))
+        head = headline(mailing)
     with stages.stage("profiles"):
         traits = trait_table(pop.matrix, pop_labels, columns)
         names = segment_names(traits, list(range(selection.k)))
@@ -192,6 +193,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "k_curves": selection.curves.reset_index(),
             "comparison": comparison.reset_index(),
             "gains": gains.reset_index(),
+            "gains_mailing": mailing.reset_index(),
             "traits": traits,
             "centroids": centroids,
             "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),

@@ -110,15 +110,13 @@ def shares(results: Results) -> pd.DataFrame:
 
 
 def mailing_gains(results: Results) -> pd.DataFrame:
-    """The gains table behind the headline: clustered segments only, in mailing order.
+    """The gains table behind the headline (stored as ``gains_mailing``): segments only.
 
-    The stored ``gains`` table ranks the set-aside group too; the headline leaves it out (it
-    is not mailed before its data is enriched), so the chart of that decision does as well.
-    Shares stay shares of everyone, so the cumulative columns end below 100%.
+    The ``gains`` table ranks the set-aside group too; the headline leaves it out (it is not
+    mailed before its data is enriched), so the chart of that decision does as well. Shares
+    stay shares of everyone, so the cumulative columns end below 100%.
     """
-    from .targeting import gains_table
-    comparison = results.table("comparison").set_index("segment")
-    return gains_table(comparison.drop(index=SET_ASIDE, errors="ignore"))
+    return results.table("gains_mailing")
 
 
 def column_words(results: Results) -> dict[tuple[str, int], str]:
