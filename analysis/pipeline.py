@@ -22,24 +22,23 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from . import __version__
-from .cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
-from .compare import ALPHA, MIN_EFFECT, SET_ASIDE, compare_segments
-from .components import Reducer, fit_reducer, interpret, loadings, scree
-from .config import AnalysisSettings, Settings
-from .demo import Inputs, resolve_inputs
-from .kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
-from .errors import InputError
-from .loading import load_table
-from .profiles import pen_portrait, segment_names, top_traits, trait_table
-from .progress import Stages
-from .recommend import recommend
-from .schema import Feature, load_features
-from .store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
-from .targeting import gains_table, headline
+from analysis import __version__
+from analysis.prepare.cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
+from analysis.compare.shares import compare_segments
+from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
+from analysis.prepare.reduce import Reducer, fit_reducer, interpret, loadings, scree
+from analysis.settings import AnalysisSettings, Settings
+from analysis.shell.sources import Inputs, resolve_inputs
+from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
+from analysis.errors import InputError
+from analysis.inputs.loading import load_table
+from analysis.profile.traits import pen_portrait, segment_names, top_traits, trait_table
+from analysis.shell.progress import Stages
+from analysis.profile.recommend import recommend
+from analysis.inputs.schema import Feature, load_features
+from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
+from analysis.compare.targeting import gains_table, headline
 
-RESULTS_FILE = "results.json"
-MODEL_FILE = "model.joblib"
 
 
 @dataclass

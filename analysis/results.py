@@ -2,7 +2,7 @@
 
 Pages never recompute anything: they open the folder written by ``segments run`` and read the
 summary and tables from it (see :func:`results_folder` for which folder). The words and
-markdown the pages print are in :mod:`analysis.report_text`.
+markdown the pages print are in :mod:`analysis.present.words`.
 """
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import load_settings
-from .errors import InputError
-from .pipeline import RESULTS_FILE, SET_ASIDE
-from .render import project_root
+from analysis.settings import load_settings, project_root
+from analysis.errors import InputError
+from analysis.constants import RESULTS_FILE, SET_ASIDE
 
 
 def results_folder(path: Path | str | None = None) -> Path:

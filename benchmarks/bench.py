@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.config import AnalysisSettings, Settings
+from analysis.settings import AnalysisSettings, Settings
 from analysis.pipeline import run
-from analysis.progress import Stages
-from analysis.schema import load_schema
-from analysis.synthetic import REAL_CUSTOMERS, REAL_POPULATION, generate
+from analysis.shell.progress import Stages
+from analysis.inputs.schema import load_schema
+from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
+from analysis.demo.synthetic import generate, generate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

@@ -21,13 +21,14 @@ from sklearn.cluster import BisectingKMeans, KMeans, MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.cleaning import fit_cleaning
-from analysis.components import fit_reducer
-from analysis.config import AnalysisSettings
-from analysis.kselect import fit_final
-from analysis.loading import load_table
-from analysis.schema import load_features
-from analysis.synthetic import REAL_POPULATION, generate
+from analysis.prepare.cleaning import fit_cleaning
+from analysis.prepare.reduce import fit_reducer
+from analysis.settings import AnalysisSettings
+from analysis.segment.kselect import fit_final
+from analysis.inputs.loading import load_table
+from analysis.inputs.schema import load_features
+from analysis.constants import REAL_POPULATION
+from analysis.demo.synthetic import generate
 
 
 def timed(label: str, action):
@@ -42,7 +43,7 @@ def parsers(path: Path) -> None:
     features = load_features(None)
     timed("pandas read_csv, default C parser", lambda: pd.read_csv(path, sep=";", low_memory=False))
     timed("pandas read_csv, engine='pyarrow'", lambda: pd.read_csv(path, sep=";", engine="pyarrow"))
-    timed("analysis.loading (pyarrow stream, validated)", lambda: load_table(path, features))
+    timed("analysis.inputs.loading (pyarrow stream, validated)", lambda: load_table(path, features))
 
 
 def pca_solvers(matrix: np.ndarray) -> None:

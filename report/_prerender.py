@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def segments_command() -> list[str]:
-    """``segments`` beside this Python, else on PATH, else ``python -m analysis.cli``."""
+    """``segments`` beside this Python, else on PATH, else ``python -m analysis.shell.cli``."""
     for found in (shutil.which("segments", path=str(Path(sys.executable).parent)), shutil.which("segments")):
         if found:
             return [found]
-    return [sys.executable, "-m", "analysis.cli"]
+    return [sys.executable, "-m", "analysis.shell.cli"]
 
 
 def main() -> int:

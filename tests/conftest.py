@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.config import AnalysisSettings, Settings
+from analysis.settings import AnalysisSettings, Settings
 from analysis.pipeline import run
-from analysis.progress import Stages
-from analysis.synthetic import DemoPaths, generate
+from analysis.shell.progress import Stages
+from analysis.demo.synthetic import DemoPaths, generate
 
 SMALL_POPULATION = 30_000
 SMALL_CUSTOMERS = 8_000

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from analysis.config import replace_analysis
-from analysis.pipeline import SET_ASIDE, run
-from analysis.progress import Stages
+from analysis.settings import replace_analysis
+from analysis.constants import SET_ASIDE
+from analysis.pipeline import run
+from analysis.shell.progress import Stages
 from analysis.results import load_results
 
 

@@ -1,0 +1,1 @@
+"""Comparison: customers against the population per segment, and the mailing selection."""

@@ -1,0 +1,359 @@
+"""Read a population or customers file into compact columns, validating it against the summary.
+
+Files are streamed with pyarrow's CSV reader in blocks, each column read as dictionary-encoded
+text: a column of codes has a handful of distinct strings per block, so turning them into
+numbers means converting the small dictionary once and indexing it, which is fast, keeps memory
+proportional to the data, and tells us the exact line of a bad value. ``2.0`` (what pandas
+writes for a column with blanks) and ``2`` are the same code; ``NA``, ``NULL`` and the like
+(what R, SAS or a database write for an empty field) are blanks.
+
+Real exports are often wrong, so every problem a user can fix is an InputError naming the file,
+the column and the line (1-based, the header is line 1). What can be handled is handled: a BOM
+is skipped, a file that is not valid UTF-8 is read as Latin-1 (the codes are ASCII, so only
+names and IDs can be affected), blank lines are skipped and extra columns are ignored with a
+note.
+
+Result: a DataFrame with one float32 column per numeric-coded feature (codes as numbers, blanks
+as NaN; missing codes are still present and are decoded by ``cleaning``) and a pandas
+Categorical of normalised strings for text-coded features (CAMEO_*, OST_WEST_KZ).
+"""
+from __future__ import annotations
+
+import codecs
+import difflib
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from analysis.errors import InputError
+from analysis.inputs.schema import Feature, normalise_code
+
+BLOCK_SIZE = 16 << 20  # 16 MiB blocks: few Python-level iterations, bounded memory
+HEAD_BYTES = 64 << 10  # the header line must fit here: the 85 names take about 2 KB
+SCAN_CHUNK = 8 << 20  # reading size for the whole-file scans (encoding check, line numbers)
+# What other tools write for an empty field; none of them is a code.
+MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NaN", "nan", "NULL", "null", "None"})
+_TEXT = pa.dictionary(pa.int32(), pa.string())
+
+
+@dataclass(frozen=True)
+class LoadedTable:
+    """A validated table plus facts for the data-quality report."""
+
+    path: Path
+    data: pd.DataFrame
+    extra_columns: tuple[str, ...]  # present in the file, not in the summary: ignored
+    encoding: str = "utf-8"  # "latin-1" when the file was not valid UTF-8
+    extra: pd.DataFrame | None = None  # the extra columns as text, when asked for
+
+    @property
+    def rows(self) -> int:
+        return len(self.data)
+
+    @cached_property
+    def duplicate_rows(self) -> int:
+        """Rows identical to an earlier row. Real data has them, so they are reported, not refused.
+
+        Compared by a 64-bit hash per row: ``DataFrame.duplicated`` needs several copies of the
+        table, the hash one column of temporaries at a time (a collision is ~1e-8 at 10M rows).
+        """
+        return int(pd.util.hash_pandas_object(self.data, index=False).duplicated().sum())
+
+    def notes(self) -> list[str]:
+        """How the file was read differently from what it says, for the user to know."""
+        notes = []
+        if self.extra_columns:
+            notes.append("extra columns ignored: " + ", ".join(map(_show, self.extra_columns)))
+        if self.encoding != "utf-8":
+            notes.append(f"not valid UTF-8, read as {self.encoding}")
+        return notes
+
+    def facts(self) -> dict:
+        """The same facts for results.json."""
+        return {"path": str(self.path), "rows": self.rows, "duplicate_rows": self.duplicate_rows,
+                "extra_columns": list(self.extra_columns), "encoding": self.encoding, "notes": self.notes()}
+
+
+def _show(name: str) -> str:
+    """A column name as messages show it (an empty header cell would otherwise vanish)."""
+    return name if name.strip() else "(unnamed)"
+
+
+def load_table(path: Path | str, features: Sequence[Feature],
+               progress: Callable[[int], None] | None = None, keep_extra: bool = False) -> LoadedTable:
+    """Load ``path``; ``features`` (in summary order) say which columns must be there and how they are coded.
+
+    ``keep_extra`` also returns the columns outside the summary, as exact text, so that
+    ``segments assign`` can copy a customer number through.
+    """
+    path = Path(path)
+    head = _read_head(path)
+    encoding = _encoding(path)
+    header = _parse_header(path, head, encoding)
+    extra = _check_header(path, header, [f.name for f in features])
+    data, texts = _read_rows(path, header, features, list(extra) if keep_extra else [], encoding, progress)
+    return LoadedTable(path, data, tuple(extra), encoding, texts if keep_extra else None)
+
+
+def _read_rows(path: Path, header: list[str], features: Sequence[Feature], texts: list[str], encoding: str,
+               progress: Callable[[int], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The features converted block by block, and the ``texts`` columns as exact strings."""
+    wanted = {f.name: f for f in features}
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+    kept: dict[str, list[pa.Array]] = {name: [] for name in texts}
+    rows = 0
+    for batch in _batches(path, header, list(wanted), texts, encoding):
+        for name, feature in wanted.items():
+            columns[name].append(_convert(batch.column(name), feature, path, rows))
+        for name in texts:
+            kept[name].append(batch.column(name))
+        rows += batch.num_rows
+        if progress:
+            progress(rows)
+    if rows == 0:
+        raise InputError("the file has a header but no data rows", path=path,
+                         expected="one line per person after the header")
+    pa.default_memory_pool().release_unused()  # hand the parser's buffers back before cleaning starts
+    return _frame(columns, wanted, rows), pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas()
+                                                         for name, parts in kept.items()})
+
+
+def _frame(columns: dict[str, list[np.ndarray]], wanted: dict[str, Feature], rows: int) -> pd.DataFrame:
+    """Join the blocks into one float32 matrix (numeric-coded features) plus categoricals (text ones).
+
+    Each column's blocks are copied straight into a column-major block and then released, and
+    the DataFrame wraps that block without copying: peak memory stays near one copy of the data.
+    """
+    numeric = [name for name, feature in wanted.items() if not feature.is_text]
+    block = np.empty((rows, len(numeric)), dtype=np.float32, order="F")
+    for j, name in enumerate(numeric):
+        np.concatenate(columns.pop(name), out=block[:, j])
+    frame = pd.DataFrame(block, columns=numeric, copy=False)
+    for name in list(columns):
+        frame[name] = pd.Categorical(np.concatenate(columns.pop(name)))
+    return frame
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of the file, after checking it is a readable, non-empty text file."""
+    if not path.exists():
+        raise InputError("the file does not exist", path=path,
+                         hint="Check the path in segments.toml, SEGMENTS_* variables or the command line")
+    if not path.is_file():
+        raise InputError("the path is not a file", path=path, expected="a CSV file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as err:
+        raise InputError(f"the file cannot be read ({err.strerror or err})", path=path,
+                         hint="Check that the file is readable by you") from None
+    if not head:
+        raise InputError("the file is empty", path=path,
+                         expected="a semicolon-separated table with a header line of attribute names")
+    if b"\x00" in head:
+        raise InputError("the file is not plain text (it contains NUL bytes)", path=path,
+                         expected="a semicolon-separated text file in UTF-8 or Latin-1",
+                         hint="If it is a spreadsheet, a compressed file or a UTF-16 ('Unicode text') "
+                              "export, save it as CSV with ';' as the separator")
+    return head
+
+
+def _encoding(path: Path) -> str:
+    """``utf-8``, or ``latin-1`` when some byte is not valid UTF-8.
+
+    Deciding before reading keeps UTF-8 files on pyarrow's fast path and their non-ASCII names
+    intact (read as Latin-1 they would be garbled). The check decodes the whole file once,
+    which costs a fraction of a second on the full data.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(SCAN_CHUNK), b""):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def _parse_header(path: Path, head: bytes, encoding: str) -> list[str]:
+    """The column names of the first line: BOM, quotes and spaces around names removed."""
+    text = head.removeprefix(codecs.BOM_UTF8).decode(encoding, errors="replace")
+    line = text.partition("\n")[0].partition("\r")[0]
+    if not line.strip():
+        raise InputError("the first line is empty", path=path, line=1,
+                         expected="a header line of attribute names separated by ';'",
+                         hint="Remove the blank lines before the header")
+    if ";" not in line:
+        sep = next((s for s in (",", "\t", "|") if s in line), None)
+        found = f"separated by {sep!r}" if sep else "a single field"
+        raise InputError(f"the header line is {found}, not by semicolons", path=path, line=1,
+                         expected="semicolon-separated columns, as in the original AZDIAS files",
+                         hint="Re-export the file with ';' as the separator")
+    return [cell.strip().strip('"').strip() for cell in line.split(";")]
+
+
+def _check_header(path: Path, header: list[str], names: list[str]) -> list[str]:
+    """The extra columns, after checking every feature is there once."""
+    if not set(names) & set(header):
+        raise InputError("the first line holds none of the expected column names", path=path, line=1,
+                         expected=f"a header line of attribute names, starting {';'.join(names[:3])}",
+                         hint="Check that this is the right file and that its header line was not removed")
+    duplicated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if duplicated:
+        raise InputError(f"the header repeats {', '.join(map(_show, duplicated))}", path=path, line=1,
+                         expected="each column once")
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise _missing_column(path, header, names, missing)
+    return [h for h in header if h not in names]
+
+
+def _missing_column(path: Path, header: list[str], names: list[str], missing: list[str]) -> InputError:
+    first = missing[0]
+    close = difflib.get_close_matches(first, [h for h in header if h not in names], n=1)
+    hint = (f"Is {close[0]!r} the column {first} renamed? Rename it back" if close else
+            "Every file needs all columns of the feature summary: export the full table again")
+    more = f" (and {len(missing) - 1} more: {', '.join(missing[1:6])})" if len(missing) > 1 else ""
+    return InputError(f"the column {first} is missing{more}", path=path, column=first, line=1,
+                      expected=f"the {len(names)} columns listed in the feature summary", hint=hint)
+
+
+def _batches(path: Path, header: list[str], codes: list[str], texts: list[str],
+             encoding: str) -> Iterator[pa.RecordBatch]:
+    """Record batches of the ``codes`` and ``texts`` columns; any parse problem becomes an InputError."""
+    handler = _RowError(path)
+    try:
+        yield from _open(path, header, codes, texts, encoding, handler)
+    except pa.ArrowInvalid as err:
+        if handler.row is not None:
+            raise handler.error() from None
+        raise InputError(f"the file cannot be parsed ({_arrow_reason(err)})", path=path,
+                         expected="semicolon-separated text with one line per person",
+                         hint="Check that the file is a CSV export of the AZDIAS table") from None
+    except OSError as err:
+        raise InputError(f"the file cannot be read ({_arrow_reason(err)})", path=path) from None
+
+
+def _open(path: Path, header: list[str], codes: list[str], texts: list[str], encoding: str,
+          handler: _RowError) -> pacsv.CSVStreamingReader:
+    """A streaming reader using our (cleaned) header names.
+
+    Serial reading lets pyarrow number the rows it rejects, and measured no slower than
+    threaded reading for this many narrow columns.
+    """
+    types = {name: _TEXT for name in codes} | {name: pa.string() for name in texts}
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False, column_names=header,
+                                       skip_rows=1, encoding=encoding),
+        parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=handler),
+        convert_options=pacsv.ConvertOptions(include_columns=[*codes, *texts], column_types=types,
+                                             strings_can_be_null=True, null_values=[""]),
+    )
+
+
+class _RowError:
+    """pyarrow calls this for a line with the wrong number of fields; remember it and stop.
+
+    Raising inside the handler is swallowed by pyarrow, so the bad row is kept here and turned
+    into an InputError by ``_batches``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.row: pacsv.InvalidRow | None = None
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        self.row = row
+        return "error"
+
+    def error(self) -> InputError:
+        row = self.row
+        return InputError(f"the line has {row.actual_columns} fields instead of {row.expected_columns}",
+                          path=self.path, line=_physical_line(self.path, row.number),
+                          expected="every line to have as many fields as the header",
+                          hint=_field_count_hint(row))
+
+
+def _field_count_hint(row: pacsv.InvalidRow) -> str:
+    if '"' in row.text:
+        return 'A quote (") in it opens a quoted field that runs on into the following lines: remove it'
+    if row.actual_columns < row.expected_columns:
+        return ("The line is incomplete: the file may be cut off here (copy or export it again), "
+                "or the line uses another separator than ';'")
+    return "The line has a stray ';' or a value containing ';': correct or remove it"
+
+
+def _physical_line(path: Path, record: int) -> int:
+    """The 1-based line on which record ``record`` (pyarrow's numbering, header = 1) starts.
+
+    pyarrow skips blank lines when numbering records, so the two differ after a blank line.
+    Only called to word an error, so reading the file again is fine; numpy keeps it fast.
+    """
+    lines = nonblank = partial = 0  # partial: content bytes of a line running into the next chunk
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(SCAN_CHUNK), b""):
+            data = np.frombuffer(chunk, np.uint8)
+            content = np.cumsum((data != ord("\n")) & (data != ord("\r")))
+            ends = np.flatnonzero(data == ord("\n"))
+            counted = nonblank + np.cumsum(np.diff(content[ends], prepend=-partial) > 0)
+            hit = np.flatnonzero(counted == record)
+            if hit.size:
+                return lines + int(hit[0]) + 1
+            if ends.size:
+                lines, nonblank = lines + ends.size, int(counted[-1])
+                partial = int(content[-1] - content[ends[-1]])
+            else:
+                partial += int(content[-1])
+    return lines + 1 if partial and nonblank + 1 == record else record
+
+
+def _arrow_reason(err: Exception) -> str:
+    return str(err).splitlines()[0].rstrip(".")
+
+
+def _convert(column: pa.Array, feature: Feature, path: Path, offset: int) -> np.ndarray:
+    """Dictionary-encoded text -> float32 codes (numeric features) or normalised strings (text features).
+
+    ``offset`` is the number of data rows before this block, to report the line of a bad value.
+    """
+    values = [normalise_code(v) for v in column.dictionary.to_pylist()]
+    blank = [v in MISSING_MARKERS for v in values]
+    valid = ~np.asarray(column.is_null())
+    indices = np.where(valid, column.indices.fill_null(0).to_numpy(zero_copy_only=False), len(values))
+    if feature.is_text:
+        lookup = np.array([None if b else v for v, b in zip(values, blank)] + [None], dtype=object)
+        return lookup[indices]
+    numbers = np.full(len(values) + 1, np.nan, dtype=np.float64)
+    for i, text in enumerate(values):
+        if not blank[i]:
+            numbers[i] = _number(text, i, indices, feature, path, offset)
+    with np.errstate(over="ignore"):  # a huge value becomes inf, counted as out of range by cleaning
+        return numbers.astype(np.float32)[indices]
+
+
+def _number(text: str, code: int, indices: np.ndarray, feature: Feature, path: Path, offset: int) -> float:
+    """``text`` as a number, or an InputError at the first line holding it."""
+    try:
+        return float(text)
+    except ValueError:
+        row = int(np.flatnonzero(indices == code)[0])
+        examples = ", ".join(list(feature.codes)[:4])
+        raise InputError(f"the value {text!r} is not a number", path=path, column=feature.name,
+                         line=_physical_line(path, offset + row + 2),
+                         expected=f"numeric codes such as {examples}" if examples else "a number",
+                         hint=_number_hint(text)) from None
+
+
+def _number_hint(text: str) -> str:
+    if text.replace(",", ".", 1).lstrip("-").replace(".", "", 1).isdigit():
+        return "Write decimals with '.', not ',' (or export the codes as whole numbers)"
+    return "Check that the column was not exported as text labels instead of codes"

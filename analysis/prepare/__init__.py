@@ -1,0 +1,1 @@
+"""Preparation: cleaning fitted on the population, then scaling, filling and PCA."""

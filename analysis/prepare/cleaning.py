@@ -1,0 +1,455 @@
+"""Cleaning: fitted on the population, applied unchanged to customers.
+
+Steps, each recorded in the cleaning log the report shows:
+
+1. *Decode* – a feature's missing/unknown codes and blanks become NaN; values outside the valid
+   codes (or a numeric feature's range) become NaN too and are counted as out of range rather
+   than failing, so one odd export does not stop an analysis.
+2. *Column missingness* – a column missing in more than ``column_missing_threshold`` of the
+   population is dropped (the reason and share are logged).
+3. *Row missingness* – a person missing more than ``row_missing_threshold`` of the kept source
+   columns is *set aside*: not clustered, but kept as its own group (segment -1) in every
+   comparison. About 10% of the population and a quarter of customers fall here, so dropping
+   them would inflate every other ratio.
+4. *Re-encoding* – two-level categoricals become 0/1 flags; other categoricals are one-hot
+   encoded with the levels seen in the population (customers get exactly those columns, so a
+   level absent from customers is an all-zero column, never a missing one; a level held by
+   under 0.5% of people gets no column), or dropped with a reason when a cleaner feature
+   carries the same information.
+5. *Engineering* – mixed features are split into their parts: PRAEGENDE_JUGENDJAHRE into a
+   decade (its mainstream/avant-garde flag duplicates GREEN_AVANTGARDE and is not kept),
+   CAMEO_INTL_2015 into wealth and life stage, WOHNLAGE into quality and a rural flag,
+   *_BAUMAX into home size and a business flag. LP_LEBENSPHASE_* mix household type, income
+   and age in one code; the same facts come cleanly from LP_FAMILIE_GROB, LP_STATUS_GROB and
+   the age features, so they are dropped. Long-tailed counts (ANZ_*, KBA13_ANZAHL_PKW) are
+   log-transformed.
+
+Everything is vectorised over rows; loops run over columns only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.settings import AnalysisSettings
+from analysis.prepare.moments import group_sums, mean_std
+from analysis.inputs.schema import Feature
+
+# Columns dropped whatever their missingness, with the reason shown in the report.
+REDUNDANT = {
+    "CAMEO_DEU_2015": "44 detailed types nested in CAMEO_DEUG_2015; the group and CAMEO_INTL_2015 "
+                      "carry its wealth and life stage without 44 sparse columns",
+    "LP_FAMILIE_FEIN": "finer version of LP_FAMILIE_GROB; the coarse one is kept",
+    "LP_STATUS_FEIN": "finer version of LP_STATUS_GROB; the coarse one is kept",
+    "LP_LEBENSPHASE_FEIN": "mixes household type, income and age in one code; LP_FAMILIE_GROB, "
+                           "LP_STATUS_GROB and the age features carry these cleanly",
+    "LP_LEBENSPHASE_GROB": "mixes household type, income and age in one code; LP_FAMILIE_GROB, "
+                           "LP_STATUS_GROB and the age features carry these cleanly",
+}
+# Categoricals whose codes are ordered, used as scales instead of one-hot columns.
+ORDERED_CATEGORICALS = {
+    "CAMEO_DEUG_2015": "its nine groups run from upper class (1) to urban working class (9)",
+}
+MIN_LEVEL_SHARE = 0.005  # a one-hot level rarer than 0.5% gets no column of its own
+# Counts with a long right tail: log(1 + x) keeps a few huge values from dominating PCA.
+LOG_COUNTS = ("ANZ_PERSONEN", "ANZ_TITEL", "ANZ_HAUSHALTE_AKTIV", "ANZ_HH_TITEL", "KBA13_ANZAHL_PKW")
+_DECADE = {1: 40, 2: 40, 3: 50, 4: 50, 5: 60, 6: 60, 7: 60, 8: 70, 9: 70,
+           10: 80, 11: 80, 12: 80, 13: 80, 14: 90, 15: 90}
+_AVANTGARDE = (2, 4, 6, 7, 9, 11, 13, 15)
+
+
+@dataclass(frozen=True)
+class CleanColumn:
+    """One column of the cleaned matrix and the words to describe it.
+
+    ``kind`` is ``scale`` (ordered: ``low_end``/``high_end`` describe each end) or ``flag``
+    (0/1: ``label`` says what 1 means). ``rule`` says how to compute it from the decoded
+    source: ``copy``, ``equals`` (1 where the source equals ``value``) or ``derive`` (the
+    function ``DERIVED[value]``).
+    """
+
+    name: str
+    source: str
+    kind: str
+    description: str
+    low_end: str = ""
+    high_end: str = ""
+    label: str = ""
+    rule: str = "copy"
+    value: float | str = ""
+
+    def words(self, sign: float) -> str:
+        """What a value above (sign > 0) or below the population average means, in plain words."""
+        if self.kind == "flag":
+            return f"{'more' if sign > 0 else 'less'} often {self.label}"
+        return self.high_end if sign > 0 else self.low_end
+
+
+@dataclass
+class CleaningPlan:
+    """What fitting on the population decided; applying it to any table gives the same columns."""
+
+    features: tuple[Feature, ...]
+    dropped: dict[str, str]
+    levels: dict[str, tuple[float | str, ...]]  # one-hot levels per categorical
+    columns: tuple[CleanColumn, ...]
+    row_missing_threshold: float
+    log: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def kept_sources(self) -> list[str]:
+        return [f.name for f in self.features if f.name not in self.dropped]
+
+    def column(self, name: str) -> CleanColumn:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass
+class CleanedTable:
+    """A table after cleaning.
+
+    ``matrix`` has every row (set-aside ones included, NaN where unknown) over one float32
+    block in column-major order, so the frame wraps it without a copy and building it
+    column by column writes contiguous memory. ``group_means`` keeps, per ordered feature,
+    the means of kept and set-aside rows, so the raw decoded table can be freed.
+    """
+
+    matrix: pd.DataFrame
+    set_aside: np.ndarray
+    row_missing_share: np.ndarray
+    quality: pd.DataFrame  # per feature: blank, coded_missing, out_of_range, missing_share
+    group_means: pd.DataFrame  # per ordered feature: kept_mean, kept_std, set_aside_mean
+
+    @property
+    def kept(self) -> np.ndarray:
+        return ~self.set_aside
+
+
+def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Missing codes, blanks and invalid values to NaN; counts of each per feature.
+
+    Numeric results go straight into one column-major float32 block that the frame wraps
+    without copying (a frame built from a dict of arrays would copy them all once more).
+    """
+    numbers = [f.name for f in features if not _stays_text(f)]
+    block = np.empty((len(raw), len(numbers)), dtype=np.float32, order="F")
+    position = {name: j for j, name in enumerate(numbers)}
+    texts, counts = {}, []
+    for feature in features:
+        values, row = _decode_column(raw[feature.name], feature)
+        if feature.name in position:
+            block[:, position[feature.name]] = values
+        else:
+            texts[feature.name] = values
+        counts.append(row)
+    decoded = pd.DataFrame(block, columns=numbers, index=raw.index, copy=False)
+    for name, values in texts.items():
+        decoded[name] = values
+    quality = pd.DataFrame(counts).set_index("feature")
+    quality["missing_share"] = (quality[["blank", "coded_missing", "out_of_range"]].sum(axis=1)
+                                / max(len(raw), 1))
+    return decoded, quality
+
+
+def _stays_text(feature: Feature) -> bool:
+    """Text codes that are not numbers in disguise (CAMEO_DEU_2015, OST_WEST_KZ) stay categories."""
+    return feature.is_text and not all(code.isdigit() for code in feature.codes)
+
+
+def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd.Categorical, dict]:
+    if feature.is_text:
+        blank, coded, invalid, values = _decode_text(pd.Categorical(column), feature)
+    else:
+        numbers = column.to_numpy(dtype=np.float32)
+        blank = np.isnan(numbers)
+        coded = _is_code(numbers, feature.missing)
+        invalid = ~blank & ~coded & ~_valid_numbers(numbers, feature)
+        values = np.where(coded | invalid, np.float32(np.nan), numbers)
+    return values, {"feature": feature.name, "blank": int(blank.sum()),
+                    "coded_missing": int(coded.sum()), "out_of_range": int(invalid.sum())}
+
+
+def _is_code(numbers: np.ndarray, codes: Sequence[str]) -> np.ndarray:
+    """Elementwise "is one of these integer codes", via a lookup table (fast for ~1M rows)."""
+    if not codes:
+        return np.zeros(len(numbers), dtype=bool)
+    wanted = np.array([int(c) for c in codes])
+    whole = ~np.isnan(numbers) & (np.round(numbers) == numbers)
+    ints = np.where(whole, numbers, wanted.min() - 1).astype(np.int64)
+    return np.isin(ints, wanted, kind="table") & whole
+
+
+def _valid_numbers(numbers: np.ndarray, feature: Feature) -> np.ndarray:
+    if feature.codes:
+        return _is_code(numbers, tuple(feature.codes))
+    low = -np.inf if feature.min is None else feature.min
+    high = np.inf if feature.max is None else feature.max
+    return (numbers >= low) & (numbers <= high)
+
+
+def _decode_text(column: pd.Categorical, feature: Feature):
+    """Classify each category once, then spread the result to rows through the category codes."""
+    categories = np.asarray(column.categories, dtype=object)
+    codes = column.codes
+    blank = codes < 0
+    # One extra False at the end: a blank row's code is -1, which then reads that entry
+    # (and indexing works when the column has no categories at all).
+    is_missing = np.append(np.isin(categories, feature.missing), False)
+    is_valid = np.append(np.isin(categories, list(feature.codes)), False)
+    coded = ~blank & is_missing[codes]
+    invalid = ~blank & ~is_missing[codes] & ~is_valid[codes]
+    valid_codes = np.where(~blank & is_valid[codes], codes, -1)
+    if not _stays_text(feature):  # CAMEO group and international codes
+        numbers = np.array([float(c) if ok else np.nan for c, ok in zip(categories, is_valid[:-1])] + [np.nan],
+                           dtype=np.float32)
+        return blank, coded, invalid, numbers[valid_codes]
+    kept = pd.Categorical.from_codes(valid_codes, categories=categories)
+    return blank, coded, invalid, kept.set_categories(sorted(feature.codes))
+
+
+def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
+                 settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
+    """Decide every cleaning step on the population and return the plan and the cleaned population."""
+    decoded, quality = decode(raw, features)
+    log: list[dict[str, str]] = []
+    dropped = _drop_columns(quality, features, settings.column_missing_threshold, log)
+    kept = [f for f in features if f.name not in dropped]
+    levels = _one_hot_levels(decoded, kept, log)
+    columns = tuple(_plan_columns(decoded, kept, levels, dropped, log))
+    plan = CleaningPlan(tuple(features), dropped, levels, columns, settings.row_missing_threshold, log)
+    table = _finish(plan, decoded, quality)
+    log.append(_entry("row missingness", "(rows)", "set aside",
+                      f"{table.set_aside.mean():.1%} of population rows miss more than "
+                      f"{settings.row_missing_threshold:.0%} of the kept columns; they form their own group"))
+    return plan, table
+
+
+def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
+    """Clean another table (customers, a mailing list) exactly as the population was cleaned."""
+    decoded, quality = decode(raw, plan.features)
+    return _finish(plan, decoded, quality)
+
+
+def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
+    missing = decoded[plan.kept_sources].isna().to_numpy()
+    # With no usable column every row counts as fully missing (and is set aside).
+    share = (missing.mean(axis=1) if missing.shape[1] else np.ones(len(decoded))).astype(np.float32)
+    set_aside = share > plan.row_missing_threshold
+    matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
+    for j, column in enumerate(plan.columns):
+        matrix[:, j] = _build(column, decoded)
+    frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
+    return CleanedTable(frame, set_aside, share, quality, _group_means(decoded, plan.features, set_aside))
+
+
+def _group_means(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> pd.DataFrame:
+    """Means of each ordered feature for kept and set-aside rows: how the set-aside group differs."""
+    groups = set_aside.astype(np.intp)  # 0 = kept, 1 = set aside
+    rows = {}
+    for feature in features:
+        if feature.scale not in ("low-strong", "high-strong"):
+            continue
+        sums = group_sums(np.asarray(decoded[feature.name], dtype=np.float32), groups, 2)
+        mean, std = mean_std(sums)
+        rows[feature.name] = {"kept_mean": mean[0], "kept_std": std[0], "set_aside_mean": mean[1],
+                              "set_aside_known": sums[0, 1] / max(int(set_aside.sum()), 1)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _entry(step: str, column: str, decision: str, reason: str) -> dict[str, str]:
+    return {"step": step, "column": column, "decision": decision, "reason": reason}
+
+
+def _drop_columns(quality: pd.DataFrame, features: Sequence[Feature], threshold: float,
+                  log: list[dict[str, str]]) -> dict[str, str]:
+    dropped = {}
+    for feature in features:
+        share = quality.at[feature.name, "missing_share"]
+        if share > threshold:
+            dropped[feature.name] = f"{share:.1%} missing in the population (limit {threshold:.0%})"
+            log.append(_entry("column missingness", feature.name, "dropped", dropped[feature.name]))
+        elif feature.name in REDUNDANT:
+            dropped[feature.name] = REDUNDANT[feature.name]
+            log.append(_entry("re-encoding", feature.name, "dropped", REDUNDANT[feature.name]))
+    return dropped
+
+
+def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature],
+                    log: list[dict[str, str]]) -> dict[str, tuple]:
+    """Levels seen in at least MIN_LEVEL_SHARE of the population, per one-hot categorical.
+
+    A level held by a handful of people would become a column whose standardised values are
+    huge for those few, and k-means would spend a cluster on them. Their rows get 0 in every
+    column of that feature.
+    """
+    levels = {}
+    for feature in kept:
+        if _treatment(feature) != "one-hot":
+            continue
+        shares = pd.Series(decoded[feature.name]).value_counts(normalize=True)
+        shares = shares[shares > 0]
+        common = shares[shares >= MIN_LEVEL_SHARE]
+        levels[feature.name] = tuple(sorted(common.index.tolist()))
+        rare = sorted(set(shares.index) - set(common.index))
+        if rare:
+            log.append(_entry("re-encoding", feature.name, "rare levels without a column",
+                              f"levels {', '.join(_level_name(v) for v in rare)} each hold under "
+                              f"{MIN_LEVEL_SHARE:.1%} of people with a known value"))
+    return levels
+
+
+def _treatment(feature: Feature) -> str:
+    if feature.kind == "mixed":
+        return "engineer"
+    if feature.kind != "categorical" or feature.name in ORDERED_CATEGORICALS:
+        return "scale"
+    return "flag" if len(feature.codes) == 2 else "one-hot"
+
+
+def _plan_columns(decoded: pd.DataFrame, kept: Sequence[Feature], levels: dict[str, tuple],
+                  dropped: dict[str, str], log: list[dict[str, str]]):
+    """Yield the cleaned columns in feature order, logging each non-trivial decision."""
+    for feature in kept:
+        treatment = _treatment(feature)
+        if feature.name in LOG_COUNTS:
+            log.append(_entry("engineering", feature.name, "log(1 + x)",
+                              "count with a long right tail; the log keeps a few large values from dominating"))
+            yield CleanColumn(feature.name, feature.name, "scale", feature.description,
+                              feature.low_end, feature.high_end, rule="derive", value="LOG")
+        elif treatment == "scale":
+            if feature.name in ORDERED_CATEGORICALS:
+                log.append(_entry("re-encoding", feature.name, "kept as a scale",
+                                  ORDERED_CATEGORICALS[feature.name]))
+            yield CleanColumn(feature.name, feature.name, "scale", feature.description,
+                              feature.low_end, feature.high_end)
+        elif treatment == "flag":
+            one = sorted(feature.codes)[1]
+            log.append(_entry("re-encoding", feature.name, "0/1 flag",
+                              f"two levels; 1 means {feature.codes[one]!r}"))
+            yield CleanColumn(feature.name, feature.name, "flag", feature.description,
+                              label=feature.codes[one], rule="equals", value=_code_value(one, feature))
+        elif treatment == "one-hot":
+            log.append(_entry("re-encoding", feature.name, f"one-hot, {len(levels[feature.name])} columns",
+                              "unordered levels; columns fixed by the levels seen in the population"))
+            for level in levels[feature.name]:
+                yield CleanColumn(f"{feature.name}_{_level_name(level)}", feature.name, "flag",
+                                  feature.description, label=feature.label(level),
+                                  rule="equals", value=level)
+        else:
+            yield from _engineer(feature, decoded, dropped, log)
+
+
+def _level_name(level: float | str) -> str:
+    return str(int(level)) if isinstance(level, float) else str(level)
+
+
+def _code_value(code: str, feature: Feature) -> float | str:
+    """A code as it appears in the decoded table: text for text features, else a number."""
+    return code if feature.is_text and not code.isdigit() else float(code)
+
+
+def _derived(name: str, source: str, kind: str, description: str, *ends: str, label: str = "") -> CleanColumn:
+    """A column computed by ``DERIVED[suffix]``, the suffix being what follows the source name."""
+    suffix = name[len(source) + 1:]
+    low, high = ends if ends else ("", "")
+    return CleanColumn(name, source, kind, description, low, high, label, rule="derive", value=suffix)
+
+
+def _engineer(feature: Feature, decoded: pd.DataFrame, dropped: dict[str, str],
+              log: list[dict[str, str]]):
+    name = feature.name
+    if name == "PRAEGENDE_JUGENDJAHRE":
+        yield _derived(f"{name}_DECADE", name, "scale", "Decade of youth", "youth in earlier decades",
+                       "youth in later decades")
+        yield from _movement(decoded, dropped, log)
+        log.append(_entry("engineering", name, "split", "decade of youth (40s-90s) as a scale"))
+    elif name == "CAMEO_INTL_2015":
+        yield _derived(f"{name}_WEALTH", name, "scale", "Household wealth (CAMEO)",
+                       "wealthier households", "poorer households")
+        yield _derived(f"{name}_LIFE_STAGE", name, "scale", "Life stage (CAMEO)",
+                       "earlier life stage (pre-family, young families)",
+                       "later life stage (older families, retired)")
+        log.append(_entry("engineering", name, "split", "tens digit = wealth (1 wealthy ... 5 poorer), "
+                          "ones digit = life stage (1 pre-family ... 5 elders)"))
+    elif name == "WOHNLAGE":
+        yield _derived(f"{name}_QUALITY", name, "scale", "Neighbourhood quality",
+                       "better neighbourhoods", "poorer neighbourhoods")
+        yield _derived(f"{name}_RURAL", name, "flag", "Rural neighbourhood", label="in a rural area")
+        log.append(_entry("engineering", name, "split", "codes 1-5 = quality (0, 7, 8 unknown quality); "
+                          "7 and 8 = rural flag"))
+    elif name.endswith("_BAUMAX"):
+        yield _derived(f"{name}_HOMES", name, "scale", "Typical building size nearby",
+                       "among 1-2 family homes", "among large blocks of flats")
+        yield _derived(f"{name}_BUSINESS", name, "flag", "Business buildings nearby",
+                       label="in a mainly business area")
+        log.append(_entry("engineering", name, "split", "codes 1-4 = home size, 5 = business flag"))
+    else:
+        dropped[name] = "mixed feature without a defined split"
+        log.append(_entry("engineering", name, "dropped", dropped[name]))
+
+
+def _movement(decoded: pd.DataFrame, dropped: dict[str, str], log: list[dict[str, str]]):
+    """Keep the avant-garde flag only when GREEN_AVANTGARDE is not already in the data."""
+    flag = _lookup(decoded["PRAEGENDE_JUGENDJAHRE"].to_numpy(), {c: 1.0 for c in _AVANTGARDE}, default=0.0)
+    if "GREEN_AVANTGARDE" not in dropped:
+        both = ~np.isnan(flag) & ~np.isnan(decoded["GREEN_AVANTGARDE"].to_numpy())
+        agree = float(np.mean(flag[both] == decoded["GREEN_AVANTGARDE"].to_numpy()[both])) if both.any() else 1.0
+        log.append(_entry("engineering", "PRAEGENDE_JUGENDJAHRE", "movement flag not kept",
+                          f"it equals GREEN_AVANTGARDE in {agree:.1%} of rows"))
+        return
+    yield _derived("PRAEGENDE_JUGENDJAHRE_AVANTGARDE", "PRAEGENDE_JUGENDJAHRE", "flag",
+                   "Youth movement", label="from an avant-garde youth movement")
+
+
+def _lookup(codes: np.ndarray, table: dict[int, float], default: float = np.nan) -> np.ndarray:
+    """Map float codes through ``table`` vectorised; NaN stays NaN, unlisted codes get ``default``."""
+    size = int(max(table)) + 2
+    lut = np.full(size, default, dtype=np.float32)
+    for code, value in table.items():
+        lut[code] = value
+    codes = np.asarray(codes, dtype=np.float32)
+    known = ~np.isnan(codes) & (codes >= 0) & (codes < size)
+    out = np.full(len(codes), np.nan, dtype=np.float32)
+    out[known] = lut[codes[known].astype(np.int64)]
+    out[~np.isnan(codes) & ~known] = default
+    return out
+
+
+def _build(column: CleanColumn, decoded: pd.DataFrame) -> np.ndarray:
+    """The values of one cleaned column, computed from the decoded table."""
+    source = decoded[column.source]
+    if column.rule == "equals":
+        return _equals(source, column.value)
+    if column.rule == "derive":
+        return DERIVED[str(column.value)](source.to_numpy(dtype=np.float32))
+    return source.to_numpy(dtype=np.float32)
+
+
+def _equals(source: pd.Series, level: float | str) -> np.ndarray:
+    """1 where the source equals ``level``, 0 elsewhere, NaN where the source is unknown."""
+    if isinstance(source.dtype, pd.CategoricalDtype):
+        codes = source.cat.codes.to_numpy()
+        categories = list(source.cat.categories)
+        out = (codes == categories.index(level)).astype(np.float32) if level in categories else np.zeros(len(codes), np.float32)
+        out[codes < 0] = np.nan
+        return out
+    values = source.to_numpy()
+    out = (values == level).astype(np.float32)
+    out[np.isnan(values)] = np.nan
+    return out
+
+
+DERIVED: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "DECADE": lambda c: _lookup(c, {k: float(v) for k, v in _DECADE.items()}),
+    "AVANTGARDE": lambda c: _lookup(c, {k: 1.0 for k in _AVANTGARDE}, default=0.0),
+    "WEALTH": lambda c: np.floor(c / 10).astype(np.float32),
+    "LIFE_STAGE": lambda c: np.mod(c, 10).astype(np.float32),
+    "QUALITY": lambda c: _lookup(c, {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0, 5: 5.0}),
+    "RURAL": lambda c: _lookup(c, {7: 1.0, 8: 1.0}, default=0.0),
+    "HOMES": lambda c: _lookup(c, {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}),
+    "BUSINESS": lambda c: _lookup(c, {5: 1.0}, default=0.0),
+    "LOG": lambda c: np.log1p(np.maximum(c, 0)).astype(np.float32),
+}

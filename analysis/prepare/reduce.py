@@ -1,0 +1,137 @@
+"""Scale, impute and reduce the cleaned population; explain each principal component in words.
+
+The pipeline is fitted on the population rows kept after cleaning and only *applied* to
+customers. Columns are standardised with the mean and standard deviation of their known values
+(scikit-learn's StandardScaler ignores NaN), then a missing value becomes 0: the population
+mean. An unknown answer thus pulls a person towards no side of any component (a median would
+place people at a code that can sit well off-centre on skewed scales). The known values keep
+their scale; a column missing for a share m of people has variance 1 - m after filling, so
+heavily missing columns weigh a little less in PCA. Standardising puts codes, counts and 0/1 flags on one
+footing before PCA.
+
+PCA is fitted with all components so the scree curve is complete, then truncated to the
+first ``n_keep`` that together explain ``variance_target`` of the variance, so transforming
+writes only the columns the clustering uses. Scaling and imputation work in place on the one
+row-subset copy each call makes: at 900k rows that copy is the largest allocation here, and
+the scaler is fitted in row chunks because it accumulates in float64.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from analysis.prepare.cleaning import CleanColumn
+
+POLE_SIZE = 3  # features named on each side of a component
+CHUNK_ROWS = 100_000  # rows per float64 temporary when fitting the scaler
+
+
+@dataclass
+class Reducer:
+    """The fitted scale -> impute -> PCA pipeline (PCA truncated to the kept components)."""
+
+    pipeline: Pipeline
+    variance_ratio: np.ndarray  # of every component, for the scree curve
+    columns: tuple[str, ...]
+
+    @property
+    def pca(self) -> PCA:
+        return self.pipeline[-1]
+
+    @property
+    def scaler(self) -> StandardScaler:
+        return self.pipeline[0]
+
+    @property
+    def n_keep(self) -> int:
+        return int(self.pca.n_components_)
+
+    def transform(self, matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of ``matrix[rows]`` on the kept components (float32)."""
+        return self.pipeline.transform(np.asarray(matrix, dtype=np.float32)[rows])
+
+    def back_to_features(self, scores: np.ndarray) -> pd.DataFrame:
+        """Map points in component space (e.g. cluster centres) back to cleaned-feature units."""
+        scaled = self.pca.inverse_transform(np.asarray(scores, dtype=np.float64))
+        return pd.DataFrame(self.scaler.inverse_transform(scaled), columns=list(self.columns))
+
+
+def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
+                seed: int) -> tuple[Reducer, np.ndarray]:
+    """Fit on ``matrix[rows]`` (the population's kept rows); return the reducer and their scores."""
+    work = matrix.to_numpy(dtype=np.float32)[rows]
+    scaler = StandardScaler(copy=False)
+    for start in range(0, len(work), CHUNK_ROWS):
+        scaler.partial_fit(work[start:start + CHUNK_ROWS])
+    imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
+    scaled = imputer.fit_transform(scaler.transform(work))
+    # copy=False: ``scaled`` is already this function's private copy; any in-place centring
+    # subtracts means that are zero after standardising, so the scores below are unchanged.
+    full = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
+    cumulative = np.cumsum(full.explained_variance_ratio_)
+    n_keep = int(min(np.searchsorted(cumulative, variance_target) + 1, len(cumulative)))
+    pca = _truncate(full, n_keep)
+    reducer = Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
+    return reducer, pca.transform(scaled)
+
+
+def _truncate(pca: PCA, n: int) -> PCA:
+    """A copy of a fitted PCA that keeps only its first ``n`` components."""
+    kept = copy.copy(pca)
+    kept.n_components = kept.n_components_ = n
+    for name in ("components_", "explained_variance_", "explained_variance_ratio_", "singular_values_"):
+        setattr(kept, name, getattr(pca, name)[:n].copy())
+    return kept
+
+
+def scree(reducer: Reducer) -> pd.DataFrame:
+    """Variance explained per component and cumulated, with a flag for the kept ones."""
+    ratio = reducer.variance_ratio
+    return pd.DataFrame({
+        "component": np.arange(1, len(ratio) + 1),
+        "variance_ratio": ratio,
+        "cumulative": np.cumsum(ratio),
+        "kept": np.arange(len(ratio)) < reducer.n_keep,
+    })
+
+
+def loadings(reducer: Reducer, n_components: int) -> pd.DataFrame:
+    """Weights of the first components, one row per cleaned column."""
+    n = min(n_components, reducer.n_keep)
+    return pd.DataFrame(reducer.pca.components_[:n].T, index=list(reducer.columns),
+                        columns=[f"PC{i + 1}" for i in range(n)])
+
+
+def interpret(reducer: Reducer, columns: dict[str, CleanColumn], n_components: int = 5) -> list[dict]:
+    """Name both poles of each leading component from its strongest weights.
+
+    A high score on a component means high values of its positive-weight columns and low
+    values of its negative-weight columns, so the positive pole is described by
+    ``words(+1)`` of the former and ``words(-1)`` of the latter. The words come from each
+    column's own scale direction, so a FINANZ_* or income score (where low = strong) is
+    never read backwards.
+    """
+    table = loadings(reducer, n_components)
+    result = []
+    for name in table.columns:
+        weights = table[name]
+        strongest = weights.abs().sort_values(ascending=False).index[: 2 * POLE_SIZE]
+        positive = [columns[c].words(np.sign(weights[c])) for c in strongest][:POLE_SIZE]
+        negative = [columns[c].words(-np.sign(weights[c])) for c in strongest][:POLE_SIZE]
+        result.append({
+            "component": name,
+            "variance_ratio": float(reducer.pca.explained_variance_ratio_[int(name[2:]) - 1]),
+            "positive_pole": positive,
+            "negative_pole": negative,
+            "summary": f"{', '.join(positive)} vs {', '.join(negative)}",
+            "top_weights": [{"column": c, "description": columns[c].description,
+                             "weight": round(float(weights[c]), 4)} for c in strongest],
+        })
+    return result

@@ -1,0 +1,1 @@
+"""Profiles: how each segment differs from the population, and what to do about it."""

@@ -1,0 +1,1 @@
+"""The model: choosing the number of segments and fitting them."""

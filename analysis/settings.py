@@ -1,0 +1,179 @@
+"""Settings: defaults, then ``segments.toml``, then ``SEGMENTS_*`` environment variables, then CLI flags.
+
+Each later source overrides the earlier ones key by key. With no data files configured the
+embedded synthetic dataset is used, so every command works on a fresh checkout.
+
+``segments.toml`` (in the current directory, or the file named by ``SEGMENTS_CONFIG``)::
+
+    [data]
+    population = "data/Udacity_AZDIAS_Subset.csv"
+    customers = "data/Udacity_CUSTOMERS_Subset.csv"
+    feature_summary = "data/AZDIAS_Feature_Summary.csv"   # optional: the packaged copy is used
+
+    [analysis]
+    k = 8                       # force the number of segments; omit to let the tool choose
+    seed = 0
+    column_missing_threshold = 0.3
+    row_missing_threshold = 0.25
+    variance_target = 0.8
+    k_min = 2
+    k_max = 15
+
+    [output]
+    results = "_results"
+
+Relative paths in the file are resolved against the file's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from analysis.errors import InputError
+from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
+
+CONFIG_NAME = "segments.toml"
+ENV_PREFIX = "SEGMENTS_"
+_SECTIONS = {
+    "data": ("population", "customers", "feature_summary"),
+    "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
+                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers"),
+    "output": ("results",),
+}
+_PATHS = ("population", "customers", "feature_summary", "results")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Choices that change the analysis result (and therefore the cache key)."""
+
+    k: int | None = None
+    seed: int = 0
+    column_missing_threshold: float = 0.30  # drop a column missing in more than 30% of people
+    row_missing_threshold: float = 0.25  # set aside a row missing more than 25% of kept columns
+    variance_target: float = 0.80  # keep the PCA components that explain 80% of variance
+    k_min: int = 2
+    k_max: int = 15
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.k is None or self.k >= 2, "k", "an integer of at least 2"),
+            (0 < self.column_missing_threshold <= 1, "column_missing_threshold", "a share between 0 and 1"),
+            (0 < self.row_missing_threshold <= 1, "row_missing_threshold", "a share between 0 and 1"),
+            (0 < self.variance_target <= 1, "variance_target", "a share between 0 and 1"),
+            (2 <= self.k_min < self.k_max, "k_min/k_max", "2 <= k_min < k_max"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise InputError(f"the setting {name} is out of range", column=name, expected=expected)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data is, how to analyse it and where results go."""
+
+    population: Path | None = None
+    customers: Path | None = None
+    feature_summary: Path | None = None
+    results: Path = Path("_results")
+    demo_population: int = REAL_POPULATION
+    demo_customers: int = REAL_CUSTOMERS
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+
+    @property
+    def uses_demo_data(self) -> bool:
+        return self.population is None and self.customers is None
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding ``_quarto.yml``: the current one or a parent."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_quarto.yml").is_file():
+            return folder
+    return here
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, cwd: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Merge defaults, the config file, the environment and ``overrides`` (CLI flags; None = unset)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {"results": Settings.results}
+    values.update(_from_file(_config_path(cwd, environ)))
+    values.update(_from_env(environ))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return _build(values, cwd)
+
+
+def _config_path(cwd: Path, environ: Mapping[str, str]) -> Path | None:
+    named = environ.get(ENV_PREFIX + "CONFIG")
+    if named:
+        path = (cwd / named)
+        if not path.is_file():
+            raise InputError("the config file named by SEGMENTS_CONFIG does not exist", path=path)
+        return path
+    default = cwd / CONFIG_NAME
+    return default if default.is_file() else None
+
+
+def _from_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"the config file is not valid TOML ({err})", path=path) from None
+    values: dict[str, Any] = {}
+    for section, table in doc.items():
+        allowed = _SECTIONS.get(section)
+        if allowed is None or not isinstance(table, dict):
+            raise InputError(f"unknown section [{section}]", path=path,
+                             expected="sections " + ", ".join(f"[{s}]" for s in _SECTIONS))
+        for key, value in table.items():
+            if key not in allowed:
+                raise InputError(f"unknown key {key!r} in [{section}]", path=path,
+                                 expected="one of " + ", ".join(allowed))
+            values[key] = path.parent / value if key in _PATHS else value
+    return values
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    keys = [key for keys in _SECTIONS.values() for key in keys]
+    return {key: environ[ENV_PREFIX + key.upper()] for key in keys if ENV_PREFIX + key.upper() in environ}
+
+
+def _build(values: dict[str, Any], cwd: Path) -> Settings:
+    analysis_keys = {f.name: f.type for f in fields(AnalysisSettings)}
+    analysis = {k: _coerce(k, v, analysis_keys[k]) for k, v in values.items() if k in analysis_keys}
+    top = {}
+    for key, value in values.items():
+        if key in _PATHS:
+            top[key] = cwd / value
+        elif key in ("demo_population", "demo_customers"):
+            top[key] = _coerce(key, value, "int")
+    settings = Settings(**top, analysis=AnalysisSettings(**analysis))
+    if (settings.population is None) != (settings.customers is None):
+        missing = "customers" if settings.customers is None else "population"
+        raise InputError(f"only one data file is configured; the {missing} file is missing",
+                         column=missing, hint="Set both population and customers, or neither to use the demo data")
+    return settings
+
+
+def _coerce(key: str, value: Any, kind: str) -> Any:
+    """Turn strings from the environment or CLI into the setting's type."""
+    target = int if "int" in str(kind) else float
+    try:
+        return target(value)
+    except (TypeError, ValueError):
+        raise InputError(f"the setting {key} is {value!r}", column=key,
+                         expected="an integer" if target is int else "a number") from None
+
+
+def replace_analysis(settings: Settings, **changes: Any) -> Settings:
+    """A copy of settings with some analysis settings changed (used by benchmarks and tests)."""
+    return dataclasses.replace(settings, analysis=dataclasses.replace(settings.analysis, **changes))

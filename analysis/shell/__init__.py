@@ -1,0 +1,1 @@
+"""The shell around the analysis: command line, inputs, cache and storage, rendering."""

@@ -1,0 +1,49 @@
+"""Score a file in the population format with the fitted model: how a marketer scores a mailing list.
+
+The output keeps the input's row order. Columns not in the feature summary (a customer number,
+say) are copied through as exact text, followed by ``segment`` (-1 for rows set aside for
+missing data), ``segment_name`` and ``segment_index``. The file is written all at once, so a
+failure leaves any earlier output untouched.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+from analysis.prepare.cleaning import apply_cleaning
+from analysis.errors import InputError
+from analysis.inputs.loading import load_table
+from analysis.constants import MODEL_FILE
+from analysis.pipeline import Model
+from analysis.shell.store import atomic_file
+
+
+def load_model(results: Path) -> Model:
+    """The model ``segments run`` fitted, with a clear error when it is missing or unreadable."""
+    path = Path(results) / MODEL_FILE
+    if not path.is_file():
+        raise InputError("no fitted model found", path=path,
+                         hint="Run 'segments run' first, or pass --results with the folder it wrote")
+    try:
+        model = joblib.load(path)
+    except Exception as err:  # unpickling can fail in many ways (truncated file, other version)
+        raise InputError(f"the fitted model cannot be read ({type(err).__name__}: {err})", path=path,
+                         hint="Run 'segments run --force' to fit it again") from None
+    if not isinstance(model, Model):
+        raise InputError("the file does not hold a model fitted by 'segments run'", path=path,
+                         hint="Run 'segments run --force' to fit it again")
+    return model
+
+
+def assign_file(results: Path, source: Path, target: Path) -> int:
+    """Assign every row of ``source``; write ``target`` all at once. Returns the row count."""
+    model = load_model(results)
+    table = load_table(source, model.plan.features, keep_extra=True)
+    labels = pd.Series(model.assign(apply_cleaning(model.plan, table.data)))
+    out = table.extra.assign(segment=labels, segment_name=labels.map(model.names),
+                             segment_index=labels.map(model.index).round(1))
+    with atomic_file(Path(target)) as work:
+        out.to_csv(work, sep=";", index=False)
+    return len(out)

@@ -1,0 +1,172 @@
+"""The ``segments`` command.
+
+Problems with the user's input are printed as one paragraph and exit with status 2; add
+``--debug`` to see the traceback. Ctrl-C exits with 130. Every write is all-or-nothing, so on
+any failure the message says that the previous results (or output file) were kept.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from analysis.settings import Settings, load_settings
+from analysis.errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_QUARTO, EXIT_RENDER, InputError  # noqa: F401
+from analysis.shell.progress import Stages
+from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status: 0 done, 1 unexpected error, 2 input error, 130 Ctrl-C."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as err:
+        if args.debug:
+            raise
+        print(f"segments: error: {err} {_notes(err)}".rstrip(), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt as err:
+        print(f"segments: interrupted. {_notes(err) or 'Nothing was written.'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a bug or a broken environment: keep the traceback, say what was kept
+        if args.debug:
+            raise
+        traceback.print_exc()
+        print(f"segments: unexpected error ({type(err).__name__}, details above). {_notes(err)}".rstrip(),
+              file=sys.stderr)
+        return EXIT_BUG
+
+
+def _notes(err: BaseException) -> str:
+    """The notes ``_on_failure`` attached (what was kept), as one sentence or two."""
+    return " ".join(getattr(err, "__notes__", ()))
+
+
+@contextmanager
+def _on_failure(note: str) -> Iterator[None]:
+    """Attach ``note`` (what was kept) to any exception leaving the block, for ``main`` to print."""
+    try:
+        yield
+    except BaseException as err:
+        err.add_note(note)
+        raise
+
+
+def _kept_results(folder: Path) -> str:
+    from analysis.constants import RESULTS_FILE
+    if (folder / RESULTS_FILE).is_file():
+        return f"The previous results in {folder} were kept."
+    return f"No results were written to {folder}."
+
+
+def _kept_file(path: Path) -> str:
+    return f"The existing {path} was kept." if path.exists() else f"No file was written to {path}."
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segments", description=(
+        "Segment the population, compare customers to it and report whom to mail. "
+        "Settings come from segments.toml, then SEGMENTS_* environment variables, then these flags."))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-data", help="write the synthetic demonstration files")
+    demo.add_argument("--out", type=Path, required=True, help="folder to write the three files into")
+    demo.add_argument("--population", type=int, default=REAL_POPULATION,
+                      help=f"population rows (default {REAL_POPULATION:,})")
+    demo.add_argument("--customers", type=int, default=REAL_CUSTOMERS,
+                      help=f"customer rows (default {REAL_CUSTOMERS:,})")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(handler=_demo_data)
+
+    run = sub.add_parser("run", help="run the analysis (cached) and write the results folder")
+    _data_flags(run)
+    run.add_argument("--force", action="store_true", help="recompute even if cached results match")
+    run.set_defaults(handler=_run)
+
+    report = sub.add_parser("report", help="run the analysis, then render the Quarto site and PDF")
+    _data_flags(report)
+    report.set_defaults(handler=_report)
+
+    validate = sub.add_parser("validate", help="check input files and print a data-quality summary")
+    _data_flags(validate)
+    validate.set_defaults(handler=_validate)
+
+    assign = sub.add_parser("assign", help="assign each row of a file to a segment with the fitted model")
+    assign.add_argument("input", type=Path, help="a CSV in the population format")
+    assign.add_argument("--out", type=Path, required=True, help="CSV to write")
+    assign.add_argument("--results", type=Path, help="results folder with the fitted model (default _results)")
+    assign.set_defaults(handler=_assign)
+    return parser
+
+
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--population", type=Path, help="population CSV (AZDIAS format)")
+    parser.add_argument("--customers", type=Path, help="customers CSV (same columns)")
+    parser.add_argument("--feature-summary", type=Path, help="feature summary CSV (default: packaged copy)")
+    parser.add_argument("--k", type=int, help="force the number of segments")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results")
+    return load_settings({key: getattr(args, key, None) for key in keys})
+
+
+def _stages(args: argparse.Namespace) -> Stages:
+    return Stages(stream=None) if args.quiet else Stages()
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from analysis.demo.synthetic import generate
+    stages = _stages(args)
+    with (_on_failure(f"{args.out} was left as it was."),
+          stages.stage(f"generate {args.population:,} + {args.customers:,} rows into {args.out}")):
+        generate(args.out, population=args.population, customers=args.customers, seed=args.seed)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from analysis.pipeline import run
+    settings = _settings(args)
+    with _on_failure(_kept_results(settings.results)):
+        run(settings, _stages(args), force=args.force)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis.pipeline import run
+    from analysis.shell.render import render_site
+    settings = _settings(args)
+    stages = _stages(args)
+    with _on_failure(_kept_results(settings.results)):
+        results = run(settings, stages)
+    return render_site(results, stages)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from analysis.shell.validate import validate
+    print(validate(_settings(args), _stages(args)))
+    return 0
+
+
+def _assign(args: argparse.Namespace) -> int:
+    from analysis.shell.assign import assign_file
+    results = args.results or load_settings({}).results
+    stages = _stages(args)
+    with _on_failure(_kept_file(args.out)), stages.stage(f"assign {args.input}"):
+        count = assign_file(results, args.input, args.out)
+    stages.say(f"wrote {count:,} rows to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Traits, names and pen portraits on hand-made data with known answers."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.prepare.cleaning import CleanColumn
+from analysis.profile.traits import pen_portrait, segment_names, strength, top_traits, trait_table
+
+COLUMNS = {
+    "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
+    "SAVER": CleanColumn("SAVER", "SAVER", "scale", "Money saver", "keen savers", "not savers"),
+    "RURAL": CleanColumn("RURAL", "RURAL", "flag", "Rural", label="in a rural area"),
+}
+
+
+def frame() -> tuple[pd.DataFrame, np.ndarray]:
+    """Segment 0: old keen savers; segment 1: young non-savers, more rural."""
+    matrix = pd.DataFrame({
+        "AGE": [4, 4, 4, 1, 1, 1],
+        "SAVER": [1, 1, 2, 5, 5, 4],
+        "RURAL": [0, 0, 0, 1, 1, np.nan],  # NaN ignored, not imputed
+    }, dtype=np.float32)
+    return matrix, np.array([0, 0, 0, 1, 1, 1])
+
+
+def test_effect_is_standardised_difference_from_population():
+    matrix, labels = frame()
+    traits = trait_table(matrix, labels, COLUMNS).set_index(["segment", "column"])
+    # AGE: mean 2.5, population sd 1.5; segment 0 mean 4 -> d = 1.0
+    assert traits.loc[(0, "AGE"), "effect"] == pytest.approx(1.0)
+    assert traits.loc[(1, "AGE"), "effect"] == pytest.approx(-1.0)
+    # RURAL: known values 0,0,0,1,1 -> mean 0.4, sd 0.4899; segment 1 mean 1 -> d = 1.2247
+    assert traits.loc[(1, "RURAL"), "effect"] == pytest.approx(0.6 / np.sqrt(0.24))
+    assert traits.loc[(0, "AGE"), "phrase"] == "older"
+    assert traits.loc[(0, "SAVER"), "phrase"] == "keen savers"  # low code = strong saver
+    assert traits.loc[(1, "RURAL"), "phrase"] == "more often in a rural area"
+
+
+def test_top_traits_rank_by_absolute_effect():
+    matrix, labels = frame()
+    traits = trait_table(matrix, labels, COLUMNS)
+    # segment 1: RURAL d = 1.22, AGE d = -1.0, SAVER d = (4.667 - 3) / sqrt(3) = 0.96
+    top = top_traits(traits, 1, n=2)
+    assert list(top["column"]) == ["RURAL", "AGE"]
+    assert list(top_traits(traits, 1)["column"]) == ["RURAL", "AGE", "SAVER"]
+
+
+def test_traits_below_the_minimum_effect_are_not_listed():
+    # segment means 1/51 and 2/51 around 3/102 with sd 0.169: d = -0.058 and +0.058
+    matrix = pd.DataFrame({"AGE": np.r_[np.zeros(50), 1, np.zeros(49), 1, 1]}, dtype=np.float32)
+    traits = trait_table(matrix, np.r_[np.zeros(51), np.ones(51)].astype(int), COLUMNS)
+    assert traits["effect"].abs().max() == pytest.approx(0.058, abs=0.001)
+    assert top_traits(traits, 0).empty and top_traits(traits, 1).empty
+
+
+@pytest.mark.parametrize("effect, word", [(0.9, "Marked"), (-0.8, "Marked"), (0.6, "Clear"), (-0.3, "Smaller")])
+def test_strength_words(effect, word):
+    assert strength(effect) == word
+
+
+def test_names_are_unique_and_from_top_traits():
+    matrix, labels = frame()
+    traits = trait_table(matrix, labels, COLUMNS)
+    names = segment_names(traits, [0, 1])
+    assert names[0] == "Older, keen savers"
+    assert names[1].startswith("More often in a rural area")
+    assert len(set(names.values())) == 2
+
+
+def test_pen_portrait_states_size_index_and_traits():
+    matrix, labels = frame()
+    traits = trait_table(matrix, labels, COLUMNS)
+    row = pd.Series({"population_share": 0.25, "customer_share": 0.5, "index": 200.0})
+    text = pen_portrait(0, "Older, keen savers", row, traits)
+    assert text.startswith("Segment 0, \u201cOlder, keen savers\u201d, is 25.0% of the population "
+                           "and 50.0% of customers (index 200).")
+    assert "Marked differences from the population: " in text
+    assert "older" in text and "keen savers" in text
+
+
+def test_set_aside_rows_count_in_the_reference_not_in_a_segment():
+    matrix = pd.DataFrame({"AGE": [1, 3, 2, 2, 4, 4]}, dtype=np.float32)
+    labels = np.array([0, 0, 1, 1, -1, -1])
+    traits = trait_table(matrix, labels, COLUMNS).set_index(["segment", "column"])
+    assert sorted(traits.index.get_level_values("segment").unique()) == [0, 1]
+    # population mean 16/6, sd sqrt(50/6 - (16/6)^2) = 1.1055; segment 1 mean 2 -> d = -0.603
+    assert traits.loc[(1, "AGE"), "population_mean"] == pytest.approx(16 / 6)
+    assert traits.loc[(1, "AGE"), "effect"] == pytest.approx((2 - 16 / 6) / np.sqrt(50 / 6 - (16 / 6) ** 2))
