@@ -52,3 +52,7 @@ class InputError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):
+        """Pickle by fields, so an error raised on a cluster worker reaches the user whole."""
+        return (type(self), (self.problem, self.path, self.column, self.line, self.expected, self.hint))

@@ -78,8 +78,11 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
         stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
         return out
     check_replaceable(out)
+    analyse = _analyse
+    if settings.engine == "dask":  # the same analysis, every row-level stage on a Dask cluster
+        from analysis.engine.dask import analyse
     with atomic_folder(out) as work:
-        _analyse(inputs, settings, stages, work, key, fingerprints)
+        analyse(inputs, settings, stages, work, key, fingerprints)
     stages.say(f"results written to {out}")
     return out
 
@@ -108,9 +111,13 @@ def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettin
         raise InputError("no column is usable: every feature is missing in too many rows", path=path,
                          expected=f"features missing in at most {limit:.0%} of rows",
                          hint="Check that the export holds the values, not just the header and separators")
+    check_rows(int((~pop.set_aside).sum()), analysis, path)
+
+
+def check_rows(kept: int, analysis: AnalysisSettings, path: Path) -> None:
+    """Stop when fewer population rows are complete enough than k-means needs for k up to k_max."""
     k_max = max(analysis.k_max, analysis.k or 0)
     need = MIN_ROWS_PER_CLUSTER * k_max
-    kept = int((~pop.set_aside).sum())
     if kept < need:
         raise InputError(f"only {kept:,} rows are complete enough to cluster", path=path,
                          expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment, k up to {k_max})",

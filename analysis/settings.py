@@ -22,6 +22,11 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     [output]
     results = "_results"
 
+    [engine]
+    engine = "dask"             # "local" (default): one process; "dask": a Dask cluster
+    scheduler = "tcp://host:8786"  # an existing Dask cluster; omit for a local one
+    workers = 4                 # worker processes of the local cluster (default: one per core)
+
 Relative paths in the file are resolved against the file's folder.
 """
 from __future__ import annotations
@@ -43,7 +48,9 @@ _SECTIONS = {
     "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
                  "variance_target", "k_min", "k_max", "demo_population", "demo_customers"),
     "output": ("results",),
+    "engine": ("engine", "scheduler", "workers"),
 }
+ENGINES = ("local", "dask")
 _PATHS = ("population", "customers", "feature_summary", "results")
 
 
@@ -83,6 +90,10 @@ class Settings:
     demo_population: int = REAL_POPULATION
     demo_customers: int = REAL_CUSTOMERS
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    # How the analysis runs, not what it computes: not part of the cache key.
+    engine: str = "local"
+    scheduler: str | None = None  # address of an existing Dask scheduler
+    workers: int | None = None  # worker processes of a local Dask cluster (None: one per core)
 
     @property
     def uses_demo_data(self) -> bool:
@@ -154,8 +165,13 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
     for key, value in values.items():
         if key in _PATHS:
             top[key] = cwd / value
-        elif key in ("demo_population", "demo_customers"):
+        elif key in ("demo_population", "demo_customers", "workers"):
             top[key] = _coerce(key, value, "int")
+        elif key in ("engine", "scheduler"):
+            top[key] = str(value)
+    if top.get("engine", "local") not in ENGINES:
+        raise InputError(f"the setting engine is {top['engine']!r}", column="engine",
+                         expected=" or ".join(ENGINES))
     settings = Settings(**top, analysis=AnalysisSettings(**analysis))
     if (settings.population is None) != (settings.customers is None):
         missing = "customers" if settings.customers is None else "population"

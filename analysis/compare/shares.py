@@ -101,16 +101,27 @@ def compare_segments(
     pop = _labels(population, "population")
     cus = _labels(customers, "customers")
     order = _segment_order(segments, pop, cus)
-    pop_count = _count(pop, order, "population")
-    cus_count = _count(cus, order, "customers")
+    return compare_counts(_count(pop, order, "population"), _count(cus, order, "customers"), order,
+                          alpha, min_effect=min_effect)
+
+
+def compare_counts(pop_count: np.ndarray, cus_count: np.ndarray, order: Sequence[int], alpha: float = ALPHA,
+                   *, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
+    """``compare_segments`` from people per segment (in ``order``, set-aside included), not per-person labels.
+
+    A distributed engine counts labels per partition and adds the counts; the table is the same.
+    """
+    _check_settings(alpha, min_effect)
+    pop_count, cus_count = np.asarray(pop_count, dtype=np.int64), np.asarray(cus_count, dtype=np.int64)
+    n_pop, n_cus = int(pop_count.sum()), int(cus_count.sum())
     table = pd.DataFrame(
         {"population_count": pop_count, "customer_count": cus_count},
         index=pd.Index(order, name="segment"),
     )
-    table["population_share"] = pop_count / pop.size
-    table["customer_share"] = cus_count / cus.size
-    table["index"] = _index(cus_count, cus.size, pop_count, pop.size)
-    low, high, p_value = _katz(cus_count, cus.size, pop_count, pop.size, alpha)
+    table["population_share"] = pop_count / n_pop
+    table["customer_share"] = cus_count / n_cus
+    table["index"] = _index(cus_count, n_cus, pop_count, n_pop)
+    low, high, p_value = _katz(cus_count, n_cus, pop_count, n_pop, alpha)
     table["index_low"], table["index_high"], table["p_value"] = low, high, p_value
     table["p_adjusted"] = holm(p_value)
     table["verdict"] = _verdict(table["index"].to_numpy(), table["p_adjusted"].to_numpy(),

@@ -102,22 +102,56 @@ def load_table(path: Path | str, features: Sequence[Feature],
     return LoadedTable(path, data, tuple(extra), encoding, texts if keep_extra else None)
 
 
+@dataclass(frozen=True)
+class Span:
+    """Whole lines of a data file, bytes ``start`` to ``stop``, the first being physical line ``first_line``.
+
+    A distributed engine reads a file as independent spans; knowing where each starts lets its
+    errors name the same line as reading the whole file would.
+    """
+
+    start: int
+    stop: int
+    first_line: int
+
+
+def read_head(path: Path) -> bytes:
+    """The first bytes of ``path``, after the checks ``load_table`` makes (exists, readable, text)."""
+    return _read_head(Path(path))
+
+
+def read_header(path: Path, head: bytes, features: Sequence[Feature], encoding: str) -> tuple[list[str], list[str]]:
+    """The header's column names and the extra columns, checked as ``load_table`` checks them."""
+    header = _parse_header(path, head, encoding)
+    return header, _check_header(path, header, [f.name for f in features])
+
+
+def load_span(path: Path, header: list[str], features: Sequence[Feature], encoding: str, span: Span,
+              texts: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of one span, converted and checked exactly as ``load_table`` does; may be empty.
+
+    Returns the features (as ``LoadedTable.data``) and the ``texts`` columns as exact strings.
+    """
+    return _read_rows(Path(path), header, features, list(texts), encoding, None, span)
+
+
 def _read_rows(path: Path, header: list[str], features: Sequence[Feature], texts: list[str], encoding: str,
-               progress: Callable[[int], None] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               progress: Callable[[int], None] | None,
+               span: Span | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The features converted block by block, and the ``texts`` columns as exact strings."""
     wanted = {f.name: f for f in features}
     columns: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
     kept: dict[str, list[pa.Array]] = {name: [] for name in texts}
     rows = 0
-    for batch in _batches(path, header, list(wanted), texts, encoding):
+    for batch in _batches(path, header, list(wanted), texts, encoding, span):
         for name, feature in wanted.items():
-            columns[name].append(_convert(batch.column(name), feature, path, rows))
+            columns[name].append(_convert(batch.column(name), feature, path, rows, span))
         for name in texts:
             kept[name].append(batch.column(name))
         rows += batch.num_rows
         if progress:
             progress(rows)
-    if rows == 0:
+    if rows == 0 and span is None:
         raise InputError("the file has a header but no data rows", path=path,
                          expected="one line per person after the header")
     pa.default_memory_pool().release_unused()  # hand the parser's buffers back before cleaning starts
@@ -134,10 +168,13 @@ def _frame(columns: dict[str, list[np.ndarray]], wanted: dict[str, Feature], row
     numeric = [name for name, feature in wanted.items() if not feature.is_text]
     block = np.empty((rows, len(numeric)), dtype=np.float32, order="F")
     for j, name in enumerate(numeric):
-        np.concatenate(columns.pop(name), out=block[:, j])
+        parts = columns.pop(name)
+        if parts:  # a span of blank lines has none
+            np.concatenate(parts, out=block[:, j])
     frame = pd.DataFrame(block, columns=numeric, copy=False)
     for name in list(columns):
-        frame[name] = pd.Categorical(np.concatenate(columns.pop(name)))
+        parts = columns.pop(name)
+        frame[name] = pd.Categorical(np.concatenate(parts) if parts else np.array([], dtype=object))
     return frame
 
 
@@ -227,11 +264,13 @@ def _missing_column(path: Path, header: list[str], names: list[str], missing: li
 
 
 def _batches(path: Path, header: list[str], codes: list[str], texts: list[str],
-             encoding: str) -> Iterator[pa.RecordBatch]:
-    """Record batches of the ``codes`` and ``texts`` columns; any parse problem becomes an InputError."""
-    handler = _RowError(path)
+             encoding: str, span: Span | None = None) -> Iterator[pa.RecordBatch]:
+    """Record batches of the ``codes`` and ``texts`` columns (of the whole file, or of ``span``);
+    any parse problem becomes an InputError."""
+    handler = _RowError(path, span)
     try:
-        yield from _open(path, header, codes, texts, encoding, handler)
+        yield from _open(path if span is None else pa.BufferReader(_span_bytes(path, span)),
+                         header, codes, texts, encoding, handler, skip_rows=int(span is None))
     except pa.ArrowInvalid as err:
         if handler.row is not None:
             raise handler.error() from None
@@ -242,8 +281,14 @@ def _batches(path: Path, header: list[str], codes: list[str], texts: list[str],
         raise InputError(f"the file cannot be read ({_arrow_reason(err)})", path=path) from None
 
 
-def _open(path: Path, header: list[str], codes: list[str], texts: list[str], encoding: str,
-          handler: _RowError) -> pacsv.CSVStreamingReader:
+def _span_bytes(path: Path, span: Span) -> bytes:
+    with path.open("rb") as fh:
+        fh.seek(span.start)
+        return fh.read(span.stop - span.start)
+
+
+def _open(path: Path | pa.BufferReader, header: list[str], codes: list[str], texts: list[str], encoding: str,
+          handler: _RowError, skip_rows: int = 1) -> pacsv.CSVStreamingReader:
     """A streaming reader using our (cleaned) header names.
 
     Serial reading lets pyarrow number the rows it rejects, and measured no slower than
@@ -253,7 +298,7 @@ def _open(path: Path, header: list[str], codes: list[str], texts: list[str], enc
     return pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=False, column_names=header,
-                                       skip_rows=1, encoding=encoding),
+                                       skip_rows=skip_rows, encoding=encoding),
         parse_options=pacsv.ParseOptions(delimiter=";", invalid_row_handler=handler),
         convert_options=pacsv.ConvertOptions(include_columns=[*codes, *texts], column_types=types,
                                              strings_can_be_null=True, null_values=[""]),
@@ -267,8 +312,8 @@ class _RowError:
     into an InputError by ``_batches``.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, span: Span | None = None) -> None:
+        self.path, self.span = path, span
         self.row: pacsv.InvalidRow | None = None
 
     def __call__(self, row: pacsv.InvalidRow) -> str:
@@ -278,7 +323,7 @@ class _RowError:
     def error(self) -> InputError:
         row = self.row
         return InputError(f"the line has {row.actual_columns} fields instead of {row.expected_columns}",
-                          path=self.path, line=_physical_line(self.path, row.number),
+                          path=self.path, line=_line(self.path, row.number, self.span),
                           expected="every line to have as many fields as the header",
                           hint=_field_count_hint(row))
 
@@ -292,14 +337,24 @@ def _field_count_hint(row: pacsv.InvalidRow) -> str:
     return "The line has a stray ';' or a value containing ';': correct or remove it"
 
 
-def _physical_line(path: Path, record: int) -> int:
+def _line(path: Path, record: int, span: Span | None) -> int:
+    """The physical line of pyarrow's record ``record``: in the whole file (header = 1) or in ``span``
+    (its first non-blank line = 1)."""
+    if span is None:
+        return _physical_line(path, record)
+    return span.first_line - 1 + _physical_line(path, record, span.start)
+
+
+def _physical_line(path: Path, record: int, start: int = 0) -> int:
     """The 1-based line on which record ``record`` (pyarrow's numbering, header = 1) starts.
 
     pyarrow skips blank lines when numbering records, so the two differ after a blank line.
     Only called to word an error, so reading the file again is fine; numpy keeps it fast.
+    With ``start``, lines and records are counted from that byte on (a span's first line = 1).
     """
     lines = nonblank = partial = 0  # partial: content bytes of a line running into the next chunk
     with path.open("rb") as fh:
+        fh.seek(start)
         for chunk in iter(lambda: fh.read(SCAN_CHUNK), b""):
             data = np.frombuffer(chunk, np.uint8)
             content = np.cumsum((data != ord("\n")) & (data != ord("\r")))
@@ -320,10 +375,11 @@ def _arrow_reason(err: Exception) -> str:
     return str(err).splitlines()[0].rstrip(".")
 
 
-def _convert(column: pa.Array, feature: Feature, path: Path, offset: int) -> np.ndarray:
+def _convert(column: pa.Array, feature: Feature, path: Path, offset: int, span: Span | None = None) -> np.ndarray:
     """Dictionary-encoded text -> float32 codes (numeric features) or normalised strings (text features).
 
-    ``offset`` is the number of data rows before this block, to report the line of a bad value.
+    ``offset`` is the number of data rows before this block (in the file, or in ``span``), to
+    report the line of a bad value.
     """
     values = [normalise_code(v) for v in column.dictionary.to_pylist()]
     blank = [v in MISSING_MARKERS for v in values]
@@ -335,12 +391,13 @@ def _convert(column: pa.Array, feature: Feature, path: Path, offset: int) -> np.
     numbers = np.full(len(values) + 1, np.nan, dtype=np.float64)
     for i, text in enumerate(values):
         if not blank[i]:
-            numbers[i] = _number(text, i, indices, feature, path, offset)
+            numbers[i] = _number(text, i, indices, feature, path, offset, span)
     with np.errstate(over="ignore"):  # a huge value becomes inf, counted as out of range by cleaning
         return numbers.astype(np.float32)[indices]
 
 
-def _number(text: str, code: int, indices: np.ndarray, feature: Feature, path: Path, offset: int) -> float:
+def _number(text: str, code: int, indices: np.ndarray, feature: Feature, path: Path, offset: int,
+            span: Span | None = None) -> float:
     """``text`` as a number, or an InputError at the first line holding it."""
     try:
         return float(text)
@@ -348,7 +405,7 @@ def _number(text: str, code: int, indices: np.ndarray, feature: Feature, path: P
         row = int(np.flatnonzero(indices == code)[0])
         examples = ", ".join(list(feature.codes)[:4])
         raise InputError(f"the value {text!r} is not a number", path=path, column=feature.name,
-                         line=_physical_line(path, offset + row + 2),
+                         line=_line(path, offset + row + (2 if span is None else 1), span),
                          expected=f"numeric codes such as {examples}" if examples else "a number",
                          hint=_number_hint(text)) from None
 

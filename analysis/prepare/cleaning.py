@@ -122,10 +122,37 @@ class CleanedTable:
     row_missing_share: np.ndarray
     quality: pd.DataFrame  # per feature: blank, coded_missing, out_of_range, missing_share
     group_means: pd.DataFrame  # per ordered feature: kept_mean, kept_std, set_aside_mean
+    # per ordered feature: ``group_sums`` rows for kept (0) and set-aside (1) rows; they add up
+    # across row blocks, which the means cannot
+    group_sums: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def kept(self) -> np.ndarray:
         return ~self.set_aside
+
+
+@dataclass
+class CleaningCounts:
+    """What fitting a plan needs from the population: counts that add up across row blocks.
+
+    ``fit_cleaning`` counts the whole population at once; a distributed engine counts each
+    block and adds the counts, and both decide the same plan from them.
+    """
+
+    rows: int
+    quality: pd.DataFrame  # per feature: blank, coded_missing, out_of_range
+    levels: dict[str, pd.Series]  # per one-hot categorical: rows per decoded value
+    movement: tuple[int, int]  # rows with both youth-movement flags known, and rows where they agree
+
+    def __add__(self, other: CleaningCounts) -> CleaningCounts:
+        levels = {name: pd.concat([counts, other.levels[name]]).groupby(level=0).sum()
+                  for name, counts in self.levels.items()}
+        return CleaningCounts(self.rows + other.rows, self.quality + other.quality, levels,
+                              (self.movement[0] + other.movement[0], self.movement[1] + other.movement[1]))
+
+    def quality_table(self) -> pd.DataFrame:
+        """The counts with ``missing_share``, as ``decode`` returns them."""
+        return _with_share(self.quality.copy(), self.rows)
 
 
 def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -148,10 +175,13 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame
     decoded = pd.DataFrame(block, columns=numbers, index=raw.index, copy=False)
     for name, values in texts.items():
         decoded[name] = values
-    quality = pd.DataFrame(counts).set_index("feature")
+    return decoded, _with_share(pd.DataFrame(counts).set_index("feature"), len(raw))
+
+
+def _with_share(quality: pd.DataFrame, rows: int) -> pd.DataFrame:
     quality["missing_share"] = (quality[["blank", "coded_missing", "out_of_range"]].sum(axis=1)
-                                / max(len(raw), 1))
-    return decoded, quality
+                                / max(rows, 1))
+    return quality
 
 
 def _stays_text(feature: Feature) -> bool:
@@ -214,17 +244,39 @@ def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
                  settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
     """Decide every cleaning step on the population and return the plan and the cleaned population."""
     decoded, quality = decode(raw, features)
-    log: list[dict[str, str]] = []
-    dropped = _drop_columns(quality, features, settings.column_missing_threshold, log)
-    kept = [f for f in features if f.name not in dropped]
-    levels = _one_hot_levels(decoded, kept, log)
-    columns = tuple(_plan_columns(decoded, kept, levels, dropped, log))
-    plan = CleaningPlan(tuple(features), dropped, levels, columns, settings.row_missing_threshold, log)
+    plan = plan_cleaning(count_cleaning(decoded, quality, features), features, settings)
     table = _finish(plan, decoded, quality)
-    log.append(_entry("row missingness", "(rows)", "set aside",
-                      f"{table.set_aside.mean():.1%} of population rows miss more than "
-                      f"{settings.row_missing_threshold:.0%} of the kept columns; they form their own group"))
+    note_set_aside(plan, float(table.set_aside.mean()))
     return plan, table
+
+
+def count_cleaning(decoded: pd.DataFrame, quality: pd.DataFrame, features: Sequence[Feature]) -> CleaningCounts:
+    """The counts a plan is decided from, for one decoded table (or block of one)."""
+    levels = {f.name: pd.Series(decoded[f.name]).value_counts() for f in features if _treatment(f) == "one-hot"}
+    movement = (0, 0)
+    if {"PRAEGENDE_JUGENDJAHRE", "GREEN_AVANTGARDE"} <= set(decoded.columns):
+        flag = _lookup(decoded["PRAEGENDE_JUGENDJAHRE"].to_numpy(), {c: 1.0 for c in _AVANTGARDE}, default=0.0)
+        green = decoded["GREEN_AVANTGARDE"].to_numpy()
+        both = ~np.isnan(flag) & ~np.isnan(green)
+        movement = (int(both.sum()), int((flag[both] == green[both]).sum()))
+    return CleaningCounts(len(decoded), quality[["blank", "coded_missing", "out_of_range"]].copy(), levels, movement)
+
+
+def plan_cleaning(counts: CleaningCounts, features: Sequence[Feature], settings: AnalysisSettings) -> CleaningPlan:
+    """Decide every cleaning step from the population's counts (the set-aside entry comes after applying)."""
+    log: list[dict[str, str]] = []
+    dropped = _drop_columns(counts.quality_table(), features, settings.column_missing_threshold, log)
+    kept = [f for f in features if f.name not in dropped]
+    levels = _one_hot_levels(counts.levels, kept, log)
+    columns = tuple(_plan_columns(counts.movement, kept, levels, dropped, log))
+    return CleaningPlan(tuple(features), dropped, levels, columns, settings.row_missing_threshold, log)
+
+
+def note_set_aside(plan: CleaningPlan, share: float) -> None:
+    """Log the share of population rows set aside, the plan's last entry."""
+    plan.log.append(_entry("row missingness", "(rows)", "set aside",
+                           f"{share:.1%} of population rows miss more than "
+                           f"{plan.row_missing_threshold:.0%} of the kept columns; they form their own group"))
 
 
 def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
@@ -242,20 +294,27 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) ->
     for j, column in enumerate(plan.columns):
         matrix[:, j] = _build(column, decoded)
     frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
-    return CleanedTable(frame, set_aside, share, quality, _group_means(decoded, plan.features, set_aside))
+    sums = _group_sums(decoded, plan.features, set_aside)
+    return CleanedTable(frame, set_aside, share, quality, group_means(sums, int(set_aside.sum())), sums)
 
 
-def _group_means(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> pd.DataFrame:
-    """Means of each ordered feature for kept and set-aside rows: how the set-aside group differs."""
+def _group_sums(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> dict[str, np.ndarray]:
     groups = set_aside.astype(np.intp)  # 0 = kept, 1 = set aside
+    return {feature.name: group_sums(np.asarray(decoded[feature.name], dtype=np.float32), groups, 2)
+            for feature in features if feature.scale in ("low-strong", "high-strong")}
+
+
+def group_means(sums: dict[str, np.ndarray], set_aside: int) -> pd.DataFrame:
+    """Means of each ordered feature for kept and set-aside rows: how the set-aside group differs.
+
+    ``sums`` are ``CleanedTable.group_sums`` (of one table, or added over its blocks) and
+    ``set_aside`` the number of set-aside rows.
+    """
     rows = {}
-    for feature in features:
-        if feature.scale not in ("low-strong", "high-strong"):
-            continue
-        sums = group_sums(np.asarray(decoded[feature.name], dtype=np.float32), groups, 2)
-        mean, std = mean_std(sums)
-        rows[feature.name] = {"kept_mean": mean[0], "kept_std": std[0], "set_aside_mean": mean[1],
-                              "set_aside_known": sums[0, 1] / max(int(set_aside.sum()), 1)}
+    for name, table in sums.items():
+        mean, std = mean_std(table)
+        rows[name] = {"kept_mean": mean[0], "kept_std": std[0], "set_aside_mean": mean[1],
+                      "set_aside_known": table[0, 1] / max(set_aside, 1)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -277,7 +336,7 @@ def _drop_columns(quality: pd.DataFrame, features: Sequence[Feature], threshold:
     return dropped
 
 
-def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature],
+def _one_hot_levels(counts: dict[str, pd.Series], kept: Sequence[Feature],
                     log: list[dict[str, str]]) -> dict[str, tuple]:
     """Levels seen in at least MIN_LEVEL_SHARE of the population, per one-hot categorical.
 
@@ -289,7 +348,7 @@ def _one_hot_levels(decoded: pd.DataFrame, kept: Sequence[Feature],
     for feature in kept:
         if _treatment(feature) != "one-hot":
             continue
-        shares = pd.Series(decoded[feature.name]).value_counts(normalize=True)
+        shares = counts[feature.name] / counts[feature.name].sum()  # as value_counts(normalize=True)
         shares = shares[shares > 0]
         common = shares[shares >= MIN_LEVEL_SHARE]
         levels[feature.name] = tuple(sorted(common.index.tolist()))
@@ -309,7 +368,7 @@ def _treatment(feature: Feature) -> str:
     return "flag" if len(feature.codes) == 2 else "one-hot"
 
 
-def _plan_columns(decoded: pd.DataFrame, kept: Sequence[Feature], levels: dict[str, tuple],
+def _plan_columns(movement: tuple[int, int], kept: Sequence[Feature], levels: dict[str, tuple],
                   dropped: dict[str, str], log: list[dict[str, str]]):
     """Yield the cleaned columns in feature order, logging each non-trivial decision."""
     for feature in kept:
@@ -339,7 +398,7 @@ def _plan_columns(decoded: pd.DataFrame, kept: Sequence[Feature], levels: dict[s
                                   feature.description, label=feature.label(level),
                                   rule="equals", value=level)
         else:
-            yield from _engineer(feature, decoded, dropped, log)
+            yield from _engineer(feature, movement, dropped, log)
 
 
 def _level_name(level: float | str) -> str:
@@ -358,13 +417,13 @@ def _derived(name: str, source: str, kind: str, description: str, *ends: str, la
     return CleanColumn(name, source, kind, description, low, high, label, rule="derive", value=suffix)
 
 
-def _engineer(feature: Feature, decoded: pd.DataFrame, dropped: dict[str, str],
+def _engineer(feature: Feature, movement: tuple[int, int], dropped: dict[str, str],
               log: list[dict[str, str]]):
     name = feature.name
     if name == "PRAEGENDE_JUGENDJAHRE":
         yield _derived(f"{name}_DECADE", name, "scale", "Decade of youth", "youth in earlier decades",
                        "youth in later decades")
-        yield from _movement(decoded, dropped, log)
+        yield from _movement(movement, dropped, log)
         log.append(_entry("engineering", name, "split", "decade of youth (40s-90s) as a scale"))
     elif name == "CAMEO_INTL_2015":
         yield _derived(f"{name}_WEALTH", name, "scale", "Household wealth (CAMEO)",
@@ -391,12 +450,14 @@ def _engineer(feature: Feature, decoded: pd.DataFrame, dropped: dict[str, str],
         log.append(_entry("engineering", name, "dropped", dropped[name]))
 
 
-def _movement(decoded: pd.DataFrame, dropped: dict[str, str], log: list[dict[str, str]]):
-    """Keep the avant-garde flag only when GREEN_AVANTGARDE is not already in the data."""
-    flag = _lookup(decoded["PRAEGENDE_JUGENDJAHRE"].to_numpy(), {c: 1.0 for c in _AVANTGARDE}, default=0.0)
+def _movement(movement: tuple[int, int], dropped: dict[str, str], log: list[dict[str, str]]):
+    """Keep the avant-garde flag only when GREEN_AVANTGARDE is not already in the data.
+
+    ``movement``: rows where both flags are known, and rows where they agree (``count_cleaning``).
+    """
     if "GREEN_AVANTGARDE" not in dropped:
-        both = ~np.isnan(flag) & ~np.isnan(decoded["GREEN_AVANTGARDE"].to_numpy())
-        agree = float(np.mean(flag[both] == decoded["GREEN_AVANTGARDE"].to_numpy()[both])) if both.any() else 1.0
+        both, same = movement
+        agree = same / both if both else 1.0
         log.append(_entry("engineering", "PRAEGENDE_JUGENDJAHRE", "movement flag not kept",
                           f"it equals GREEN_AVANTGARDE in {agree:.1%} of rows"))
         return

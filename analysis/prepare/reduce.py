@@ -75,11 +75,21 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
     # copy=False: ``scaled`` is already this function's private copy; any in-place centring
     # subtracts means that are zero after standardising, so the scores below are unchanged.
     full = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
+    reducer = assemble_reducer(scaler, imputer, full, variance_target, tuple(matrix.columns))
+    return reducer, reducer.pca.transform(scaled)
+
+
+def assemble_reducer(scaler: StandardScaler, imputer: SimpleImputer, full: PCA, variance_target: float,
+                     columns: tuple[str, ...]) -> Reducer:
+    """The reducer from fitted parts, keeping the components that explain ``variance_target``.
+
+    ``fit_reducer`` fits the parts on rows in memory; a distributed engine builds them from
+    per-partition sums and assembles them here the same way.
+    """
     cumulative = np.cumsum(full.explained_variance_ratio_)
     n_keep = int(min(np.searchsorted(cumulative, variance_target) + 1, len(cumulative)))
-    pca = _truncate(full, n_keep)
-    reducer = Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
-    return reducer, pca.transform(scaled)
+    return Reducer(make_pipeline(scaler, imputer, _truncate(full, n_keep)), full.explained_variance_ratio_,
+                   tuple(columns))
 
 
 def _truncate(pca: PCA, n: int) -> PCA:

@@ -26,15 +26,26 @@ def trait_table(matrix: pd.DataFrame, labels: np.ndarray, columns: dict[str, Cle
     reference is the whole population: the known values of every row, set-aside rows included.
     Sums are accumulated per column with ``bincount``, so no copy of the matrix is made.
     """
-    values = matrix.to_numpy()
     k = int(labels.max()) + 1
+    return traits_from_sums(trait_sums(matrix.to_numpy(), labels, k), list(matrix.columns), columns)
+
+
+def trait_sums(values: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """``group_sums`` of every column per segment 0..k-1 and the set-aside group (k): shape (3, k + 1, columns).
+
+    They add up across row blocks, so a distributed engine sums them over its partitions.
+    """
     groups = np.where(labels >= 0, labels, k).astype(np.intp)  # the set-aside group is group k
-    sums = np.stack([group_sums(values[:, j], groups, k + 1) for j in range(values.shape[1])], axis=-1)
+    return np.stack([group_sums(values[:, j], groups, k + 1) for j in range(values.shape[1])], axis=-1)
+
+
+def traits_from_sums(sums: np.ndarray, names: list[str], columns: dict[str, CleanColumn]) -> pd.DataFrame:
+    """The trait table (see ``trait_table``) from ``trait_sums`` of the whole population."""
+    k = sums.shape[1] - 1
     means = mean_std(sums[:, :k])[0]  # (k, columns): the segments only
     overall, spread = mean_std(sums.sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         effect = np.where(spread > 0, (means - overall) / spread, 0.0)
-    names = list(matrix.columns)
     table = pd.DataFrame({
         "segment": np.repeat(np.arange(k), len(names)),
         "column": np.tile(names, k),

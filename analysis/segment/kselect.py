@@ -251,12 +251,17 @@ def fit_final(scores: np.ndarray, k: int, seed: int = 0) -> KMeans:
         model = KMeans(n_clusters=k, init=best, n_init=1, random_state=seed).fit(X)
     centres = model.cluster_centers_
     sizes = np.bincount(model.labels_, minlength=k)
-    order = np.lexsort((*centres.T[::-1], -sizes))  # size descending, then centre coordinates
+    order = size_order(centres, sizes)
     new_number = np.empty(k, dtype=model.labels_.dtype)
     new_number[order] = np.arange(k, dtype=model.labels_.dtype)
     model.cluster_centers_ = np.ascontiguousarray(centres[order])
     model.labels_ = new_number[model.labels_]
     return model
+
+
+def size_order(centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Cluster numbers by descending size, ties by centre coordinates: ``order[i]`` becomes segment i."""
+    return np.lexsort((*centres.T[::-1], -sizes))
 
 
 def _fit_each(jobs: list[tuple[np.ndarray, int, int, int]]) -> list[tuple[np.ndarray, float]]:

@@ -88,11 +88,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the analysis (cached) and write the results folder")
     _data_flags(run)
+    _engine_flags(run)
     run.add_argument("--force", action="store_true", help="recompute even if cached results match")
     run.set_defaults(handler=_run)
 
     report = sub.add_parser("report", help="run the analysis, then render the Quarto site and PDF")
     _data_flags(report)
+    _engine_flags(report)
     report.set_defaults(handler=_report)
 
     validate = sub.add_parser("validate", help="check input files and print a data-quality summary")
@@ -101,8 +103,10 @@ def _parser() -> argparse.ArgumentParser:
 
     assign = sub.add_parser("assign", help="assign each row of a file to a segment with the fitted model")
     assign.add_argument("input", type=Path, help="a CSV in the population format")
-    assign.add_argument("--out", type=Path, required=True, help="CSV to write")
+    assign.add_argument("--out", type=Path, required=True,
+                        help="CSV to write (with --engine dask: a folder of Parquet parts)")
     assign.add_argument("--results", type=Path, help="results folder with the fitted model (default _results)")
+    _engine_flags(assign)
     assign.set_defaults(handler=_assign)
     return parser
 
@@ -116,8 +120,15 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
 
 
+def _engine_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "dask"),
+                        help="local: one process (default); dask: a Dask cluster (pip install -e '.[dask]')")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="address of an existing Dask scheduler (default: start a local cluster)")
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("population", "customers", "feature_summary", "k", "seed", "results")
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "engine", "scheduler")
     return load_settings({key: getattr(args, key, None) for key in keys})
 
 
@@ -160,10 +171,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _assign(args: argparse.Namespace) -> int:
     from analysis.shell.assign import assign_file
-    results = args.results or load_settings({}).results
+    settings = load_settings({"engine": args.engine, "scheduler": args.scheduler})
+    results = args.results or settings.results
     stages = _stages(args)
     with _on_failure(_kept_file(args.out)), stages.stage(f"assign {args.input}"):
-        count = assign_file(results, args.input, args.out)
+        if settings.engine == "dask":
+            from analysis.engine.dask import assign_parts
+            count = assign_parts(results, args.input, args.out, settings, stages)
+        else:
+            count = assign_file(results, args.input, args.out)
     stages.say(f"wrote {count:,} rows to {args.out}")
     return 0
 
