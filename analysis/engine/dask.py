@@ -526,7 +526,7 @@ def _cleaning_summary(plan: CleaningPlan, pop: Table, cust: Table) -> dict:
 
 # --- scoring a large file -----------------------------------------------------------------------------
 
-def _assign_span(file: Layout, span: Span, model: Model, folder: Path, number: int) -> int:
+def _assign_span(file: Layout, span: Span, number: int, model: Model, folder: Path) -> int:
     raw, texts = load_span(file.path, file.header, list(model.plan.features), file.encoding, span, file.extra)
     labels = pd.Series(model.assign(apply_cleaning(model.plan, raw)))
     out = texts.assign(segment=labels, segment_name=labels.map(model.names),

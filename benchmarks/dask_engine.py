@@ -1,0 +1,98 @@
+"""Benchmark: the dask engine on a LocalCluster, per-stage wall time and peak memory of all processes.
+
+    .venv/bin/python benchmarks/dask_engine.py --population 3000000 --customers 600000
+    .venv/bin/python benchmarks/dask_engine.py --population 30000000 --customers 3000000 --data /big/disk
+
+Memory is the resident set size of this process and all its children (the local cluster's
+scheduler, nannies and workers), summed and sampled every 0.2 s by a background thread; the
+figure per stage is the peak of that total while the stage ran, and the last line the peak
+over the whole run. The data is generated once into ``--data`` (default: a temporary folder)
+and reused when it is already there.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from analysis.demo.synthetic import DemoPaths, generate
+from analysis.pipeline import run
+from analysis.settings import AnalysisSettings, Settings
+from analysis.shell.progress import Stages
+
+
+class TotalRss:
+    """Peak summed RSS of this process and its descendants, sampled in a daemon thread."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval, self.peak, self.overall, self._stop = interval, 0, 0, threading.Event()
+        self.me = psutil.Process()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def total(self) -> int:
+        total = self.me.memory_info().rss
+        for child in self.me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:  # a process that just ended
+                pass
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            now = self.total()
+            self.peak, self.overall = max(self.peak, now), max(self.overall, now)
+            time.sleep(self.interval)
+
+    def reset(self) -> None:
+        self.peak = self.total()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", type=int, default=3_000_000)
+    parser.add_argument("--customers", type=int, default=600_000)
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--data", type=Path, help="folder for the generated data (kept)")
+    parser.add_argument("--engine", default="dask", choices=("dask", "local"))
+    args = parser.parse_args()
+    sampler = TotalRss()
+    with tempfile.TemporaryDirectory(prefix="segments-dask-bench-") as tmp:
+        data = args.data or Path(tmp) / "data"
+        paths = DemoPaths.in_folder(data)
+        if not paths.population.is_file():
+            start = time.perf_counter()
+            generate(data, population=args.population, customers=args.customers, seed=0)
+            print(f"generated {args.population:,} + {args.customers:,} rows in {time.perf_counter() - start:.0f} s")
+        rows: dict[str, list[float]] = {}
+        started: dict[str, float] = {}
+
+        def on_start(name: str) -> None:
+            sampler.reset()
+            started[name] = time.perf_counter()
+
+        def on_end(name: str) -> None:
+            rows[name] = [time.perf_counter() - started.pop(name), sampler.peak]
+
+        settings = Settings(population=paths.population, customers=paths.customers,
+                            feature_summary=paths.feature_summary, results=Path(tmp) / "results",
+                            analysis=AnalysisSettings(), engine=args.engine, workers=args.workers)
+        begin = time.perf_counter()
+        run(settings, Stages(on_start=on_start, on_end=on_end), force=True)
+        wall = time.perf_counter() - begin
+    sampler._stop.set()
+    print(f"\n{args.engine} engine, {args.population:,} + {args.customers:,} rows")
+    print(f"{'stage':32s} {'seconds':>9s} {'peak MB (all processes)':>24s}")
+    for name, (seconds, peak) in rows.items():
+        print(f"{name:32s} {seconds:9.1f} {peak / 2**20:24.0f}")
+    print(f"{'total (wall, incl. cluster start/stop)':32s} {wall:9.1f} {sampler.overall / 2**20:24.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
