@@ -12,6 +12,7 @@ and reused when it is already there.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from analysis.constants import RESULTS_FILE
 from analysis.demo.synthetic import DemoPaths, generate
 from analysis.pipeline import run
 from analysis.settings import AnalysisSettings, Settings
@@ -60,6 +62,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     parser.add_argument("--data", type=Path, help="folder for the generated data (kept)")
     parser.add_argument("--engine", default="dask", choices=("dask", "local"))
+    parser.add_argument("--results", type=Path, help="results folder to keep (default: a temporary one)")
     args = parser.parse_args()
     sampler = TotalRss()
     with tempfile.TemporaryDirectory(prefix="segments-dask-bench-") as tmp:
@@ -80,17 +83,20 @@ def main() -> int:
             rows[name] = [time.perf_counter() - started.pop(name), sampler.peak]
 
         settings = Settings(population=paths.population, customers=paths.customers,
-                            feature_summary=paths.feature_summary, results=Path(tmp) / "results",
+                            feature_summary=paths.feature_summary, results=args.results or Path(tmp) / "results",
                             analysis=AnalysisSettings(), engine=args.engine, workers=args.workers)
         begin = time.perf_counter()
-        run(settings, Stages(on_start=on_start, on_end=on_end), force=True)
+        results = run(settings, Stages(on_start=on_start, on_end=on_end), force=True)
         wall = time.perf_counter() - begin
+        summary = json.loads((results / RESULTS_FILE).read_text(encoding="utf-8"))
     sampler._stop.set()
     print(f"\n{args.engine} engine, {args.population:,} + {args.customers:,} rows")
     print(f"{'stage':32s} {'seconds':>9s} {'peak MB (all processes)':>24s}")
     for name, (seconds, peak) in rows.items():
         print(f"{name:32s} {seconds:9.1f} {peak / 2**20:24.0f}")
     print(f"{'total (wall, incl. cluster start/stop)':32s} {wall:9.1f} {sampler.overall / 2**20:24.0f}")
+    print(f"k = {summary['k_selection']['k']}, {summary['pca']['n_components']} components; "
+          f"engine: {json.dumps(summary.get('engine', 'local'))}")
     return 0
 
 

@@ -59,3 +59,14 @@ def test_bad_environment_value(tmp_path):
 def test_named_config_must_exist(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_settings(cwd=tmp_path, environ={"SEGMENTS_CONFIG": "nope.toml"})
+
+
+def test_engine_from_file_environment_and_flags(tmp_path):
+    assert load_settings(cwd=tmp_path, environ={}).engine == "local"
+    write_config(tmp_path, '[engine]\nengine = "dask"\nscheduler = "tcp://host:8786"\nworkers = 3\n')
+    from_file = load_settings(cwd=tmp_path, environ={})
+    assert (from_file.engine, from_file.scheduler, from_file.workers) == ("dask", "tcp://host:8786", 3)
+    assert load_settings(cwd=tmp_path, environ={"SEGMENTS_ENGINE": "local"}).engine == "local"
+    assert load_settings({"engine": "local", "scheduler": None}, cwd=tmp_path, environ={}).engine == "local"
+    with pytest.raises(InputError, match="engine"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_ENGINE": "spark"})
