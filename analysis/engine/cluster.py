@@ -56,7 +56,7 @@ def connect(settings: Settings, stages: Stages) -> Iterator["distributed.Client"
     memory = int(psutil.virtual_memory().total * MEMORY_SHARE / workers)
     stages.say(f"starting a local Dask cluster: {workers} worker processes, {memory / 2**30:.1f} GB each")
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       memory_limit=memory, dashboard_address=None)
+                                       memory_limit=memory, dashboard_address=":0")
     try:
         with distributed.Client(cluster) as client:
             yield client

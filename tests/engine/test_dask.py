@@ -35,7 +35,7 @@ SPAN = 1 << 20  # ~4,000 rows per partition of the generated files
 @pytest.fixture(scope="session")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
+                                  dashboard_address=":0") as local:
         yield local
 
 
