@@ -27,6 +27,7 @@ from analysis.shell.progress import Stages
 from damage import set_field
 
 distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # every test here starts or uses a cluster of worker processes
 import analysis.engine.dask as engine  # noqa: E402  (needs distributed)
 
 SPAN = 1 << 20  # ~4,000 rows per partition of the generated files
@@ -62,7 +63,6 @@ def read(results: Path) -> dict:
     return json.loads((results / RESULTS_FILE).read_text(encoding="utf-8"))
 
 
-@pytest.mark.slow
 def test_same_plan_k_labels_and_indexes(small_results, dask_results):
     local, dask = read(small_results), read(dask_results)
     assert dask["engine"]["partitions"]["population"] > 2 and dask["engine"]["search_sample"] == 15_000
