@@ -363,10 +363,11 @@ def _pca(cov: np.ndarray, centre: np.ndarray, n: int, seed: int) -> PCA:
     pca = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False)
     p = len(centre)
     pca.n_features_in_, pca.n_samples_, pca.n_components_ = p, n, p
-    pca.mean_, pca.components_ = centre, vt
-    pca.explained_variance_ = values
-    pca.explained_variance_ratio_ = values / values.sum()
-    pca.singular_values_ = np.sqrt(values * (n - 1))
+    # float32 like a PCA fitted on the float32 matrix, so scores (and the model's predict) are float32
+    pca.mean_, pca.components_ = centre.astype(np.float32), vt.astype(np.float32)
+    pca.explained_variance_ = values.astype(np.float32)
+    pca.explained_variance_ratio_ = (values / values.sum()).astype(np.float32)
+    pca.singular_values_ = np.sqrt(values * (n - 1)).astype(np.float32)
     pca.noise_variance_ = 0.0
     return pca
 

@@ -83,6 +83,14 @@ def test_same_plan_k_labels_and_indexes(small_results, dask_results):
     assert (dask_results / "model.joblib").is_file()
 
 
+def test_assign_with_the_model_the_dask_engine_fitted(dask_results, small_data, tmp_path):
+    """The dask engine's model scores new rows as the labels it wrote (float32 throughout, as local)."""
+    rows = assign_file(dask_results, small_data.customers, tmp_path / "scored.csv")
+    scored = pd.read_csv(tmp_path / "scored.csv", sep=";")["segment"]
+    written = pd.read_parquet(dask_results / "tables" / "labels_customers.parquet")["segment"]
+    assert rows == len(written) and np.array_equal(scored.to_numpy(), written.to_numpy())
+
+
 def damaged(source: Path, folder: Path, line: int, value: bytes, column: str = "FINANZTYP") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / source.name
