@@ -20,16 +20,16 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
 
 from analysis import __version__
 from analysis.prepare.cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
 from analysis.compare.shares import compare_segments
 from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
-from analysis.prepare.reduce import Reducer, fit_reducer, interpret, loadings, scree
+from analysis.prepare.reduce import fit_reducer, interpret, loadings, scree
 from analysis.settings import AnalysisSettings, Settings
 from analysis.shell.sources import Inputs, resolve_inputs
 from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
+from analysis.segment.model import Model, assign_segments
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.profile.traits import pen_portrait, segment_names, top_traits, trait_table
@@ -38,31 +38,6 @@ from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
 from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
 from analysis.compare.targeting import gains_table, headline
-
-
-
-@dataclass
-class Model:
-    """What ``segments assign`` needs to score new rows exactly as the population was scored."""
-
-    plan: CleaningPlan
-    reducer: Reducer
-    kmeans: KMeans
-    names: dict[int, str]
-    index: dict[int, float]
-    cache_key: str
-
-    def assign(self, cleaned: CleanedTable) -> np.ndarray:
-        """Segment per row: -1 for set-aside rows, else the nearest population centre."""
-        return assign_segments(self.reducer, self.kmeans, cleaned)
-
-
-def assign_segments(reducer: Reducer, kmeans: KMeans, cleaned: CleanedTable) -> np.ndarray:
-    """Segment per row of a cleaned table: -1 for set-aside rows, else the nearest centre."""
-    labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
-    if cleaned.kept.any():
-        labels[cleaned.kept] = kmeans.predict(reducer.transform(cleaned.matrix.to_numpy(), cleaned.kept))
-    return labels
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
@@ -209,7 +184,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "versions": _versions(),
             "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
                      "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
-                     "checks": prepared.checks, "note": inputs.note},
+                     "checks": prepared.checks},
             "settings": dataclasses.asdict(analysis),
             "cleaning": _cleaning_summary(plan, pop, cust),
             "pca": {"n_components": reducer.n_keep, "variance_target": analysis.variance_target,

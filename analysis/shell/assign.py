@@ -16,7 +16,7 @@ from analysis.prepare.cleaning import apply_cleaning
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.constants import MODEL_FILE
-from analysis.pipeline import Model
+from analysis.segment.model import Model
 from analysis.shell.store import atomic_file
 
 

@@ -28,7 +28,7 @@ from nbclient import NotebookClient
 
 from analysis.shell.render import find_quarto
 from analysis.present.words import (answer, chart_name, markdown_table, percent, profile_order, segment_title,
-                                  segments_table)
+                                  segments_table, source_note)
 from analysis.results import load_results, results_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +37,8 @@ KERNEL = "customer-segments-test"
 INCLUDE = re.compile(r"^[ \t]*\{\{<\s*include\s+(\S+)\s*>\}\}[ \t]*$", re.MULTILINE)
 FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 CELL = re.compile(r"^```\{python[^}\n]*\}[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+INLINE = re.compile(r"(?<!`)`\{python\} ([^`\n]+)`")  # Quarto's inline value: `{python} expr`
+SOURCE = re.compile(CELL.pattern + "|" + INLINE.pattern, re.MULTILINE | re.DOTALL)
 OPTION = re.compile(r"^#\|\s*([\w-]+):\s*(.*)$", re.MULTILINE)
 
 
@@ -52,11 +54,16 @@ def expand(path: Path) -> str:
 
 
 def split(path: Path) -> tuple[dict, list[str]]:
-    """Front matter and the source of each Python cell, in document order."""
+    """Front matter and the source of each Python cell and inline value, in document order.
+
+    An inline value `{python} expr` becomes a cell of its own holding ``expr``: the kernel runs
+    it where Quarto would, after the cells above it, and its result is the cell's output.
+    """
     text = expand(path)
     match = FRONT_MATTER.match(text)
     meta = yaml.safe_load(match.group(1)) if match else {}
-    return meta or {}, CELL.findall(text[match.end() if match else 0:])
+    body = text[match.end() if match else 0:]
+    return meta or {}, [cell if cell else inline for cell, inline in SOURCE.findall(body)]
 
 
 def options(source: str) -> dict[str, str]:
@@ -171,7 +178,7 @@ def test_labels_are_unique_across_the_whole_report():
 @pytest.mark.parametrize("page", [p.name for p in pages()])
 def test_page_runs_and_shows_the_data_source(executed, page, small_results):
     nb = executed[page]
-    note = plain(load_results(small_results).source_note)
+    note = plain(source_note(load_results(small_results)))
     assert note in plain(output_text(nb.cells[0])), "the first cell must show the data-source callout"
     for cell in nb.cells:
         wanted = options(cell.source)
@@ -270,7 +277,7 @@ def test_quarto_renders_site_and_pdf(tmp_path, small_results):
         assert plain(segment["recommendation"]["sentence"]) in profiles
     for page in pages():
         if page.name != "full-report.qmd":
-            assert plain(results.source_note) in plain((site / "report" / page.with_suffix(".html").name)
+            assert plain(source_note(results)) in plain((site / "report" / page.with_suffix(".html").name)
                                                        .read_text(encoding="utf-8"))
     pdf = site / "report" / "full-report.pdf"
     assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"

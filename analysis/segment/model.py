@@ -1,0 +1,39 @@
+"""The fitted model: what ``segments assign`` needs to score new rows exactly as the population was.
+
+It lives with the segments (not in the flow, ``analysis.pipeline``) so that scoring a mailing list
+imports the fitted steps and nothing of the run that produced them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from analysis.constants import SET_ASIDE
+from analysis.prepare.cleaning import CleanedTable, CleaningPlan
+from analysis.prepare.reduce import Reducer
+
+
+@dataclass
+class Model:
+    """The cleaning plan, scale/fill/PCA steps and k-means centres fitted on the population."""
+
+    plan: CleaningPlan
+    reducer: Reducer
+    kmeans: KMeans
+    names: dict[int, str]
+    index: dict[int, float]
+    cache_key: str
+
+    def assign(self, cleaned: CleanedTable) -> np.ndarray:
+        """Segment per row: -1 for set-aside rows, else the nearest population centre."""
+        return assign_segments(self.reducer, self.kmeans, cleaned)
+
+
+def assign_segments(reducer: Reducer, kmeans: KMeans, cleaned: CleanedTable) -> np.ndarray:
+    """Segment per row of a cleaned table: -1 for set-aside rows, else the nearest centre."""
+    labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
+    if cleaned.kept.any():
+        labels[cleaned.kept] = kmeans.predict(reducer.transform(cleaned.matrix.to_numpy(), cleaned.kept))
+    return labels
