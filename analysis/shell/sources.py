@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis.settings import Settings
 from analysis.errors import InputError
 from analysis.shell.progress import Stages
-from analysis.demo.synthetic import GENERATOR_VERSION, DemoPaths, generate
+
+if TYPE_CHECKING:
+    from analysis.demo.synthetic import DemoPaths
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -32,6 +36,7 @@ def cache_dir() -> Path:
 
 
 def demo_folder(population: int, customers: int, seed: int) -> Path:
+    from analysis.demo.synthetic import GENERATOR_VERSION  # the generator stays off the run path
     return cache_dir() / f"demo-v{GENERATOR_VERSION}-seed{seed}-{population}x{customers}"
 
 
@@ -54,6 +59,7 @@ def resolve_inputs(settings: Settings, stages: Stages) -> Inputs:
 
 def ensure_demo(folder: Path, population: int, customers: int, seed: int, stages: Stages) -> DemoPaths:
     """Generate the demo files into ``folder`` unless a complete copy is already there."""
+    from analysis.demo.synthetic import DemoPaths, generate  # only when the demo data is used
     paths = DemoPaths.in_folder(folder)
     if not all(p.is_file() for p in (paths.population, paths.customers, paths.feature_summary, paths.truth)):
         with stages.stage(f"generate synthetic data ({population:,} + {customers:,} rows)"):
