@@ -72,23 +72,18 @@ def profile_order(results: Results) -> list[dict]:
     return [*results.clusters, *[s for s in results.segments if s["id"] == SET_ASIDE]]
 
 
-def markdown_table(table: pd.DataFrame, align: str | None = None, max_width: int = 48) -> str:
+def markdown_table(table: pd.DataFrame, align: str | None = None) -> str:
     """A pipe table of already formatted cells; ``align`` has one of l/r/c per column.
 
-    The dashes under each header are proportional to the column's longest cell, which is how
-    Pandoc sizes the columns of a wide table in HTML and in the Typst PDF.
+    pandas' ``to_markdown`` (tabulate) pads every column to its longest cell, so the dashes under
+    each header are proportional to it: that is how Pandoc sizes the columns of a wide table in
+    HTML and in the Typst PDF. Cells are text already: tabulate must not re-read them as numbers.
     """
     cells = table.astype(str).map(md_escape)
-    headers = [md_escape(c) for c in table.columns]
-    align = align or "l" * len(headers)
-    rule = []
-    for header, column, side in zip(headers, cells.columns, align):
-        width = min(max([len(header), *cells[column].str.len(), 3]), max_width)
-        dashes = "-" * width
-        rule.append({"l": ":" + dashes[1:], "r": dashes[1:] + ":", "c": ":" + dashes[2:] + ":"}[side])
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join(lines)
+    cells.columns = [md_escape(c) for c in table.columns]
+    sides = {"l": "left", "r": "right", "c": "center"}
+    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True,
+                             colalign=[sides[side] for side in (align or "l" * len(cells.columns))])
 
 
 def _wilson(counts: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
