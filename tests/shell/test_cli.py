@@ -59,6 +59,7 @@ def test_validate_prints_a_quality_summary(inputs, capsys):
 # --- cache -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_second_run_is_served_from_the_cache(inputs, tmp_path, capsys):
     out = tmp_path / "_results"
     assert "results written to" in run(inputs, out, capsys)
@@ -81,6 +82,7 @@ def touch_summary_spaces(paths: dict[str, Path]) -> list[str]:
     return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [
     flip_customer_byte,
     touch_summary_spaces,
@@ -96,6 +98,7 @@ def test_changed_data_or_setting_is_recomputed(inputs, tmp_path, capsys, change)
     assert json.loads((out / RESULTS_FILE).read_text())["cache_key"] != before["cache_key"]
 
 
+@pytest.mark.slow
 def test_changed_environment_setting_is_recomputed(inputs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "_results"
     run(inputs, out, capsys)
@@ -106,6 +109,7 @@ def test_changed_environment_setting_is_recomputed(inputs, tmp_path, capsys, mon
 # --- data quality end to end -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unknown_codes_duplicates_and_extra_columns_reach_the_results(inputs, tmp_path, capsys):
     data = inputs["population"].read_bytes()
     for line in (10, 20, 30):
