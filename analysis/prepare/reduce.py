@@ -123,7 +123,6 @@ def interpret(reducer: Reducer, columns: dict[str, CleanColumn], n_components: i
             "variance_ratio": float(reducer.pca.explained_variance_ratio_[int(name[2:]) - 1]),
             "positive_pole": positive,
             "negative_pole": negative,
-            "summary": f"{', '.join(positive)} vs {', '.join(negative)}",
             "top_weights": [{"column": c, "description": columns[c].description,
                              "weight": round(float(weights[c]), 4)} for c in strongest],
         })

@@ -90,6 +90,7 @@ def test_forced_k_outside_the_range_gets_a_row(six: np.ndarray) -> None:
     assert forced.elbow_k == 6
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(six: np.ndarray, six_selection: KSelection) -> None:
     again = select_k(six, seed=0)
     assert (again.k, again.reason, again.elbow_k, again.rule) == (
@@ -97,6 +98,7 @@ def test_same_seed_same_result(six: np.ndarray, six_selection: KSelection) -> No
     pd.testing.assert_frame_equal(again.curves, six_selection.curves, check_exact=True)
 
 
+@pytest.mark.slow
 def test_other_seed_other_draws_same_answer(six: np.ndarray, six_selection: KSelection) -> None:
     other = select_k(six, seed=1)
     assert other.k == 6

@@ -194,6 +194,7 @@ def test_assign_with_a_damaged_model(small_results, tmp_path, mailing_list, caps
 # --- the installed command -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, says", [
     (lambda paths: paths["population"].unlink(), "the file does not exist"),
     (lambda paths: paths["customers"].write_bytes(b"\xff\xfeA\x00"), "not plain text"),
