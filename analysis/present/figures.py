@@ -347,9 +347,11 @@ def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: st
         ax.axvline(0, color="#444444", linewidth=0.8)
         limit = max(1.0, float(np.max(np.abs(effects))) * 1.15)
         ax.set_xlim(-limit, limit)
-        ax.set_xlabel("Difference from the population (standard deviations; ±0.2 small, ±0.5 clear, ±0.8 marked)",
-                      fontsize=7.5)
-        ax.set_title(title, loc="left")
+        ax.set_xlabel("Difference from the population in standard deviations\n"
+                      "(±0.2 small, ±0.5 clear, ±0.8 marked)", fontsize=7.5)
+        # From the figure's left edge, not the axes': the phrases on the left take a third of the
+        # width, and a long segment name starting after them ran off the page.
+        fig.suptitle(title, x=0.01, ha="left", fontsize=STYLE["axes.titlesize"], fontweight="bold")
         ax.grid(axis="y", visible=False)
     return fig
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from matplotlib import rcParams
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 
@@ -11,6 +13,9 @@ from analysis.present import figures
 from analysis.constants import SET_ASIDE
 from analysis.present.words import short_label
 from analysis.results import load_results
+
+
+PAD = rcParams["savefig.pad_inches"]
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +56,12 @@ def test_every_figure_fits_the_pdf_and_its_panels_do_not_overlap(res):
     for name, fig in made.items():
         data = figures.png(fig)
         width, height = struct.unpack(">II", data[16:24])  # the PNG's IHDR chunk
-        assert width / figures.DPI <= figures.WIDTH + 0.05, (name, width / figures.DPI)
+        # "tight" crops to the drawn content plus savefig.pad_inches on each side
+        assert width / figures.DPI <= figures.WIDTH + 2 * PAD + 0.01, (name, width / figures.DPI)
         assert fig.axes and height > 0, name
-        renderer = fig.canvas.get_renderer()
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
         boxes = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible() and ax.has_data()]
         for i, first in enumerate(boxes):
             for second in boxes[i + 1:]:
