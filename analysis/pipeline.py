@@ -100,7 +100,7 @@ class Prepared:
     plan: CleaningPlan
     pop: CleanedTable
     cust: CleanedTable
-    checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding, notes
+    checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding
 
 
 def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepared:

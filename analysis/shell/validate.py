@@ -8,6 +8,7 @@ from __future__ import annotations
 from analysis.prepare.cleaning import CleanedTable
 from analysis.settings import Settings
 from analysis.shell.sources import resolve_inputs
+from analysis.inputs.loading import read_notes
 from analysis.pipeline import prepare
 from analysis.shell.progress import Stages
 
@@ -38,7 +39,7 @@ def _describe(title: str, facts: dict, cleaned: CleanedTable) -> list[str]:
     out_of_range = quality["out_of_range"][quality["out_of_range"] > 0]
     lines = [f"{title}: {facts['path']}",
              f"  {facts['rows']:,} rows, {len(quality)} features",
-             *(f"  note: {note}" for note in facts["notes"]),
+             *(f"  note: {note}" for note in read_notes(facts)),
              f"  duplicate rows: {facts['duplicate_rows']:,}",
              f"  values outside the valid codes (treated as missing): {int(out_of_range.sum()):,}",
              *(f"    {name}: {count:,}" for name, count in out_of_range.items()),
