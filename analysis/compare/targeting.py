@@ -83,15 +83,16 @@ class Headline:
 
     @property
     def text(self) -> str:
-        """E.g. 'Mailing the top 3 segments reaches 12% of the population and 41% of
-        customer-like people'; lists the segments instead of "top" when ``top`` is False."""
+        """E.g. 'The top 3 segments hold 12% of the population and 41% of current customers';
+        lists the segments instead of "top" when ``top`` is False."""
         count = len(self.segments)
         if self.top:
-            which = "the top segment" if count == 1 else f"the top {count} segments"
+            which = "The top segment holds" if count == 1 else f"The top {count} segments hold"
         else:
-            which = ("segment " if count == 1 else "segments ") + ", ".join(map(str, self.segments))
-        return (f"Mailing {which} reaches {percent(self.population_share, 0)} of the population "
-                f"and {percent(self.customer_share, 0)} of customer-like people")
+            which = ("Segment " if count == 1 else "Segments ") + ", ".join(map(str, self.segments)) + \
+                (" holds" if count == 1 else " hold")
+        return (f"{which} {percent(self.population_share, 0)} of the population "
+                f"and {percent(self.customer_share, 0)} of current customers")
 
 
 def headline(gains: pd.DataFrame, segments_to_mail: int | None = None) -> Headline:

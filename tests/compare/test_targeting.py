@@ -75,16 +75,16 @@ def test_headline_default_mails_over_represented(gains: pd.DataFrame) -> None:
     result = headline(gains)
     assert result.segments == [-1]
     assert (result.population_share, result.customer_share) == pytest.approx((0.1, 0.25))
-    assert result.text == ("Mailing the top segment reaches 10% of the population"
-                           " and 25% of customer-like people")
+    assert result.text == ("The top segment holds 10% of the population"
+                           " and 25% of current customers")
 
 
 def test_headline_explicit_count(gains: pd.DataFrame) -> None:
     result = headline(gains, segments_to_mail=2)
     assert result.segments == [-1, 2]
     assert (result.population_share, result.customer_share) == pytest.approx((0.3, 0.5))
-    assert result.text == ("Mailing the top 2 segments reaches 30% of the population"
-                           " and 50% of customer-like people")
+    assert result.text == ("The top 2 segments hold 30% of the population"
+                           " and 50% of current customers")
 
 
 def test_headline_falls_back_to_top_segment_when_none_over() -> None:
@@ -109,16 +109,16 @@ def test_headline_lists_segments_when_not_a_prefix() -> None:
     assert result.segments == [3, 1]
     assert not result.top
     assert (result.population_share, result.customer_share) == pytest.approx((0.5, 0.66))
-    assert result.text == ("Mailing segments 3, 1 reaches 50% of the population"
-                           " and 66% of customer-like people")
+    assert result.text == ("Segments 3, 1 hold 50% of the population"
+                           " and 66% of current customers")
 
 
 def test_headline_text_format() -> None:
     assert Headline([4, 0, -1], 0.12, 0.41).text == (
-        "Mailing the top 3 segments reaches 12% of the population and 41% of customer-like people")
+        "The top 3 segments hold 12% of the population and 41% of current customers")
     # A small non-zero share keeps a decimal rather than reading "0%".
     assert Headline([7], 0.004, 0.02, top=False).text == (
-        "Mailing segment 7 reaches 0.4% of the population and 2% of customer-like people")
+        "Segment 7 holds 0.4% of the population and 2% of current customers")
 
 
 def test_headline_is_frozen() -> None:
