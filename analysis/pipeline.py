@@ -30,7 +30,7 @@ from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_
 from analysis.prepare.reduce import Reducer, fit_reducer, interpret, loadings, scree
 from analysis.settings import AnalysisSettings, Settings
 from analysis.shell.sources import Inputs, resolve_inputs
-from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
+from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, select_k
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.profile.traits import trait_table

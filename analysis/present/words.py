@@ -371,8 +371,9 @@ def headline_callout(results: Results) -> str:
     """The gains headline, set apart: what mailing the recommended segments reaches."""
     head = results.summary["targeting"]
     return ("::: {.callout-important appearance=\"simple\"}\n## The headline\n\n"
-            f"**{md_escape(head['headline'])}.** People mailed are *customer-like* (they look like "
-            "customers); the index says where customers are concentrated, not how many will respond.\n:::\n")
+            f"**{md_escape(head['headline'])}.** Mailing the rest of these types is a bet that people who "
+            "look like current customers buy like them; the index says where customers are concentrated, "
+            "not how many will respond.\n:::\n")
 
 
 def data_caveat(results: Results) -> str:

@@ -18,7 +18,6 @@ from analysis.prepare.cleaning import CleanColumn
 from analysis.prepare.moments import group_sums, mean_std
 
 TRAITS_PER_SEGMENT = 6
-NAME_TRAITS = 2
 MIN_EFFECT = 0.2  # |d| below this is not called a trait (Cohen's "small")
 
 
@@ -67,11 +66,3 @@ def top_traits(traits: pd.DataFrame, segment: int, n: int = TRAITS_PER_SEGMENT) 
     rows = rows.reindex(rows["effect"].abs().sort_values(ascending=False).index)
     rows = rows[rows["effect"].abs() >= MIN_EFFECT].drop_duplicates("phrase")
     return rows.head(n)
-
-
-STRENGTHS = ((0.8, "Marked"), (0.5, "Clear"), (MIN_EFFECT, "Smaller"))  # Cohen's conventions for d
-
-
-def strength(effect: float) -> str:
-    """Plain-language size of a standardised difference (Cohen's conventions for d)."""
-    return next(word for limit, word in STRENGTHS if abs(effect) >= limit)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.profile.traits import strength, top_traits, trait_table
+from analysis.profile.traits import top_traits, trait_table
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -57,11 +57,6 @@ def test_traits_below_the_minimum_effect_are_not_listed():
     traits = trait_table(matrix, np.r_[np.zeros(51), np.ones(51)].astype(int), COLUMNS)
     assert traits["effect"].abs().max() == pytest.approx(0.058, abs=0.001)
     assert top_traits(traits, 0).empty and top_traits(traits, 1).empty
-
-
-@pytest.mark.parametrize("effect, word", [(0.9, "Marked"), (-0.8, "Marked"), (0.6, "Clear"), (-0.3, "Smaller")])
-def test_strength_words(effect, word):
-    assert strength(effect) == word
 
 
 def test_a_flag_counts_as_a_trait_only_where_the_segment_has_it_more_often():
