@@ -355,7 +355,7 @@ def game_plan(results: Results) -> Figure:
         ax.axhline(plan["index_threshold"], color="#444444", linestyle="--", linewidth=0.9)
         ax.axvline(plan["share_threshold"], color="#444444", linestyle="--", linewidth=0.9)
         ax.axhline(100, color="#bbbbbb", linewidth=0.8)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         indexes = [t["index"] for t in types]
         ax.set_ylim(max(min(indexes) * 0.8, 1), max(indexes) * 1.25)
         ax.set_xlim(0, max(t["customer_share"] for t in types) * 1.15)
