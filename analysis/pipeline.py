@@ -22,19 +22,24 @@ import numpy as np
 import pandas as pd
 
 from analysis import __version__
-from analysis.prepare.cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
+from analysis.prepare.cleaning import (ORDERED_CATEGORICALS, CleaningPlan, CleanedTable, apply_cleaning,
+                                      fit_cleaning)
 from analysis.compare.shares import compare_segments
 from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
 from analysis.prepare.reduce import fit_reducer, interpret, loadings, scree
 from analysis.settings import AnalysisSettings, Settings
 from analysis.shell.sources import Inputs, resolve_inputs
-from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
+from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, select_k
 from analysis.segment.model import Model, assign_segments
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
-from analysis.profile.traits import pen_portrait, segment_names, top_traits, trait_table
+from analysis.profile.traits import trait_table
+from analysis.profile.describe import describe
+from analysis.profile.naming import unique_names
+from analysis.segment.levels import Levels, fit_levels, group_count, type_count
+from analysis.segment.kselect import _silhouettes
+from analysis.compare.gameplan import game_plan
 from analysis.shell.progress import Stages
-from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
 from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
 from analysis.compare.targeting import gains_table, headline
@@ -132,31 +137,54 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
     columns = {c.name: c for c in plan.columns}
     with stages.stage("scale, fill missing, PCA"):
         reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
+    forced_groups = analysis.groups if analysis.groups is not None else analysis.k
     with stages.stage("choose k"):
         k_range = range(analysis.k_min, analysis.k_max + 1)
-        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say)
-    with stages.stage("final clustering"):
-        kmeans = fit_final(scores, selection.k, seed=analysis.seed)
+        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=forced_groups, progress=stages.say)
+    with stages.stage("types and groups"):
+        n_groups = group_count(selection.k, forced_groups)
+        n_types = type_count(n_groups, analysis.types)
+        levels, kept_types = fit_levels(scores, n_groups, n_types, seed=analysis.seed,
+                                        forced_types=analysis.types is not None,
+                                        forced_groups=forced_groups is not None)
+        kmeans = levels.kmeans
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
-        pop_labels[pop.kept] = kmeans.labels_  # fit_final fitted exactly these rows
+        pop_labels[pop.kept] = kept_types  # fit_levels labelled exactly these rows
         cust_labels = assign_segments(reducer, kmeans, cust)
+        pop_groups, cust_groups = levels.groups_of(pop_labels), levels.groups_of(cust_labels)
+        distinctness = _distinctness(scores, kept_types, levels, analysis.seed)
         del scores
     with stages.stage("compare customers"):
-        segments = [SET_ASIDE, *range(selection.k)]
+        segments = [SET_ASIDE, *range(levels.n_types)]
         comparison = compare_segments(pop_labels, cust_labels, segments=segments)
+        group_comparison = compare_segments(pop_groups, cust_groups, segments=[SET_ASIDE, *range(levels.n_groups)])
         gains = gains_table(comparison)
-        # The headline mails segments, not "people with missing data": the set-aside group
+        # The headline mails types, not "people with missing data": the set-aside group
         # stays in the gains table and in every share, but is not picked as a target.
         mailing = gains_table(comparison.drop(index=SET_ASIDE))
         head = headline(mailing)
+        plan_table, plan_facts = game_plan(comparison)
     with stages.stage("profiles"):
         traits = trait_table(pop.matrix, pop_labels, columns)
-        names = segment_names(traits, list(range(selection.k)))
-        names[SET_ASIDE] = "Set aside: too much missing data"
-        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
-        segments_json = _segments(comparison, traits, names)
+        group_traits = trait_table(pop.matrix, pop_groups, columns)
+        taken: set[str] = set()
+        group_names = unique_names(_effects(group_traits, range(levels.n_groups)), taken)
+        names = unique_names(_effects(traits, range(levels.n_types)), taken)
+        names[SET_ASIDE] = group_names[SET_ASIDE] = "Set aside: too much missing data"
+        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key,
+                      levels, group_names, group_comparison["index"].astype(float).to_dict())
+        type_group = {t: int(g) for t, g in enumerate(levels.type_group)}
+        types_json = describe(comparison, traits, names, levels.codes, "type", type_group, levels.group_codes)
+        quadrant = dict(zip(plan_table["segment"], plan_table["quadrant"]))
+        for entry in types_json:
+            entry["game_plan"] = quadrant.get(entry["id"])
+        groups_json = describe(group_comparison, group_traits, group_names, levels.group_codes, "group")
+        for entry in groups_json:
+            entry["types"] = [levels.codes[t] for t, g in type_group.items() if g == entry["id"]]
         centroids = reducer.back_to_features(kmeans.cluster_centers_)
-        centroids.insert(0, "segment", range(selection.k))
+        centroids.insert(0, "segment", range(levels.n_types))
+        centroids.insert(1, "code", [levels.codes[t] for t in range(levels.n_types)])
+        centroids.insert(2, "group", levels.type_group.astype(int))
     with stages.stage("write results"):
         tables = {
             "quality_population": pop.quality.reset_index(),
@@ -169,10 +197,13 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "gains": gains.reset_index(),
             "gains_mailing": mailing.reset_index(),
             "traits": traits,
+            "comparison_groups": group_comparison.reset_index(),
+            "traits_groups": group_traits,
+            "game_plan": plan_table,
             "centroids": centroids,
             "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),
-            "labels_population": pd.DataFrame({"segment": pop_labels}),
-            "labels_customers": pd.DataFrame({"segment": cust_labels}),
+            "labels_population": pd.DataFrame({"segment": pop_labels, "group": pop_groups}),
+            "labels_customers": pd.DataFrame({"segment": cust_labels, "group": cust_groups}),
         }
         (work / "tables").mkdir()
         for name, table in tables.items():
@@ -191,43 +222,46 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                     "variance_explained": float(reducer.pca.explained_variance_ratio_[: reducer.n_keep].sum()),
                     "n_features": len(plan.columns), "components": interpret(reducer, columns)},
             "k_selection": selection.to_dict(),
-            "segments": segments_json,
+            "levels": {**levels.to_dict(), "segments_are": "types"},
+            "distinctness": distinctness,
+            "groups": groups_json,
+            "types": types_json,
+            "segments": types_json,  # an alias of the types, the level the headline mails
+            "game_plan": plan_facts,
             "comparison": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "adjustment": "Holm",
                            "interval": "Katz log-ratio"},
-            "targeting": {"segments": head.segments, "population_share": head.population_share,
-                          "customer_share": head.customer_share, "headline": head.text},
+            "targeting": {"level": "types", "segments": head.segments, "population_share": head.population_share,
+                          "customer_share": head.customer_share, "top": head.top},
             "timings": dict(stages.seconds),
         }
         write_json(work / RESULTS_FILE, summary)
 
 
-def _segments(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, str]) -> list[dict]:
-    out = []
-    for segment, row in comparison.iterrows():  # one row per segment: a handful of iterations
-        segment = int(segment)
-        top = top_traits(traits, segment) if segment != SET_ASIDE else traits.iloc[:0]
-        effects = traits[traits["segment"] == segment].set_index("column")["effect"]
-        verdict = "set-aside" if segment == SET_ASIDE else row["verdict"]
-        rec = recommend(verdict, effects)
-        out.append({
-            "id": segment, "name": names[segment],
-            "population_share": float(row["population_share"]), "customer_share": float(row["customer_share"]),
-            "population_count": int(row["population_count"]), "customer_count": int(row["customer_count"]),
-            "index": float(row["index"]), "index_ci": [float(row["index_low"]), float(row["index_high"])],
-            "p_adjusted": float(row["p_adjusted"]), "verdict": row["verdict"],
-            "top_traits": [{"column": r.column, "description": r.description, "phrase": r.phrase,
-                            "effect": round(float(r.effect), 3)} for r in top.itertuples()],
-            "pen_portrait": (pen_portrait(segment, names[segment], row, traits) if segment != SET_ASIDE
-                             else _set_aside_portrait(row)),
-            "recommendation": rec.to_dict(),
-        })
-    return out
+def _effects(traits: pd.DataFrame, segments: range) -> dict[int, pd.Series]:
+    """column -> standardised difference, per segment."""
+    return {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in segments}
 
 
-def _set_aside_portrait(row: pd.Series) -> str:
-    return (f"{row['population_share']:.1%} of the population and {row['customer_share']:.1%} of customers "
-            f"miss too many values to be placed in a segment (index {row['index']:.0f}). They are kept "
-            "as their own group so that no share or index elsewhere is inflated by leaving them out.")
+def _distinctness(scores: np.ndarray, types: np.ndarray, levels: Levels, seed: int,
+                  rows: int = 5_000) -> dict:
+    """How separate the segments are: the silhouette of types and of groups on a random sample.
+
+    Around 0.1 means regions of a continuum rather than separate tribes (the index differences
+    are what matters then); 0.25 or more is a weak but real structure, 0.5 a clear one.
+    """
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(types), size=min(rows, len(types)), replace=False))
+    sample = np.asarray(scores[pick], dtype=np.float64)
+    type_sil, group_sil = _silhouettes(sample, [types[pick].astype(np.int64),
+                                                levels.type_group[types[pick]].astype(np.int64)])
+    def clean(value: float) -> float | None:
+        return round(float(value), 4) if np.isfinite(value) else None
+    return {"silhouette_types": clean(type_sil), "silhouette_groups": clean(group_sil),
+            "sample_rows": int(len(pick)), "continuum_below": CONTINUUM_SILHOUETTE,
+            "continuum": bool(np.nan_to_num(group_sil) < CONTINUUM_SILHOUETTE)}
+
+
+CONTINUUM_SILHOUETTE = 0.25  # below this, segments are regions of a continuum (Kaufman & Rousseeuw)
 
 
 def _cleaning_summary(plan: CleaningPlan, pop: CleanedTable, cust: CleanedTable) -> dict:
@@ -247,9 +281,14 @@ def set_aside_profile(pop: CleanedTable, cust: CleanedTable, features: dict[str,
     """How set-aside people differ from the rest, on the ordered features most of them still have.
 
     ``effect`` is the standardised difference of the population's set-aside rows from its
-    kept rows; features known for fewer than half of the set-aside rows are left out.
+    kept rows; features known for fewer than half of the set-aside rows are left out, and so are
+    nominal codes (LP_STATUS_*, ...: categories, whose average means nothing), even where the
+    feature summary gives their codes a direction.
     """
-    means = pop.group_means[pop.group_means["set_aside_known"] >= 0.5]
+    ordered = [name for name in pop.group_means.index
+               if features[name].kind != "categorical" or name in ORDERED_CATEGORICALS]
+    means = pop.group_means.loc[ordered]
+    means = means[means["set_aside_known"] >= 0.5]
     if means.empty:
         return pd.DataFrame(columns=["feature", "description", "kept_mean", "set_aside_mean",
                                      "customers_set_aside_mean", "effect", "phrase"])

@@ -12,6 +12,8 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
 
     [analysis]
     k = 8                       # force the number of segments; omit to let the tool choose
+    groups = 6                  # force the number of groups (default: k, kept within 4-9)
+    types = 24                  # force the number of types (default: 3 per group, 12-40)
     seed = 0
     column_missing_threshold = 0.3
     row_missing_threshold = 0.25
@@ -41,7 +43,8 @@ ENV_PREFIX = "SEGMENTS_"
 _SECTIONS = {
     "data": ("population", "customers", "feature_summary"),
     "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
-                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers"),
+                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers",
+                 "groups", "types"),
     "output": ("results",),
 }
 _PATHS = ("population", "customers", "feature_summary", "results")
@@ -58,6 +61,8 @@ class AnalysisSettings:
     variance_target: float = 0.80  # keep the PCA components that explain 80% of variance
     k_min: int = 2
     k_max: int = 15
+    groups: int | None = None  # force the number of groups (analysis.segment.levels)
+    types: int | None = None  # force the number of types
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,6 +71,10 @@ class AnalysisSettings:
             (0 < self.row_missing_threshold <= 1, "row_missing_threshold", "a share between 0 and 1"),
             (0 < self.variance_target <= 1, "variance_target", "a share between 0 and 1"),
             (2 <= self.k_min < self.k_max, "k_min/k_max", "2 <= k_min < k_max"),
+            (self.groups is None or self.groups >= 2, "groups", "an integer of at least 2"),
+            (self.types is None or self.types >= 3, "types", "an integer of at least 3"),
+            (self.groups is None or self.types is None or self.groups < self.types, "groups/types",
+             "fewer groups than types"),
         ]
         for ok, name, expected in checks:
             if not ok:

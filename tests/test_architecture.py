@@ -20,13 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "analysis"
 DOC = ROOT / "docs" / "architecture.md"
 
-# Imports the words-apart work of issue 10 removes (per-segment words still written at analysis
-# time). Each must still exist, so this list can only shrink: delete an entry once it is gone.
-PENDING = {
-    ("compare/targeting.py", "present"),  # the targeting headline's percent()
-    ("profile/recommend.py", "present"),  # join_words in recommendation sentences
-    ("profile/traits.py", "present"),  # join_words in pen portraits
-}
 
 
 @dataclass(frozen=True)
@@ -127,18 +120,14 @@ def test_the_table_covers_every_part_of_the_package():
 
 def test_every_import_follows_the_table():
     allowed, cells = rules()
-    broken, pending = [], set()
+    broken = []
     for found in all_imports():
         part = found.module.split("/")[0] if "/" in found.module else found.module
         if found.target in allowed[part]:
             continue
-        if (found.module, found.target) in PENDING:
-            pending.add((found.module, found.target))
-            continue
         broken.append(f"analysis/{found.module}:{found.line} imports {found.target} "
                       f"({part} may import: {cells[part].strip()})")
     assert not broken, "\n".join(broken)
-    assert pending == PENDING, f"no longer imported, delete from PENDING: {sorted(PENDING - pending)}"
 
 
 def test_demo_is_imported_only_inside_functions():

@@ -6,10 +6,12 @@ It also plants a known truth, so the pipeline's answers can be checked.
 
 Generative model
 ----------------
-1. **Segments.** Each row belongs to one of seven planted segments (``SEGMENTS`` below). The
-   population mix is uneven (11%..18%); the customer mix makes two segments clearly
-   over-represented (index ~200-240), three clearly under-represented (~30-35) and two in line
-   (~92-100).
+1. **Segments.** Each row belongs to one of seven planted segments or the planted niche
+   (``SEGMENTS`` below). The population mix of the seven is uneven (11%..16%); the customer mix
+   makes two of them clearly over-represented (index ~185-210), three clearly under-represented
+   (~30-35) and two in line (~81). The niche (generator version 3) is 4% of the population at
+   index 350, weakly separated from its neighbour: a group an elbow-chosen k merges away and the
+   finer *types* must keep.
 2. **Latent factors.** A person draws continuous factors around the segment's profile: age in
    years, wealth, urbanity of the area, saver mentality, tradition, online affinity and family
    orientation (spread ``SPREAD``), plus gender, east/west and green-avantgarde flags. Five
@@ -37,7 +39,8 @@ Generative model
 
 Recoverability is checked with the package's own analysis (``fit_cleaning``, mean impute,
 standardise, PCA to 80% of the variance = 58-59 components, ``select_k`` over k = 2..15 with the
-pipeline's settings, ``fit_final``). Generator version 2: ``select_k`` picks k = 7 at full size
+pipeline's settings, ``fit_final``). Generator version 2 (before the niche; version 3 at 30,000
+rows, seed 0, still picks k = 7, the niche merged away as intended): ``select_k`` picks k = 7 at full size
 (891,211 rows, seed 0: elbow at 7, stability 0.99, silhouette 0.10) and at 30,000 rows (seeds
 0-7 all pick 7), and the k = 7 partition agrees with the planted one at adjusted Rand index
 ~0.92 on the non-sparse population rows (~3% of rows land in a neighbouring segment): clearly
@@ -79,7 +82,7 @@ from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
 from analysis.inputs.schema import Feature, load_schema, summary_text
 
 # The sizes of the real AZDIAS subset and customers file: the demo data's default size.
-GENERATOR_VERSION = 2  # bump whenever the same seed and sizes would give different files
+GENERATOR_VERSION = 3  # bump whenever the same seed and sizes would give different files
 
 POPULATION_FILE = "Udacity_AZDIAS_Subset.csv"
 CUSTOMERS_FILE = "Udacity_CUSTOMERS_Subset.csv"
@@ -117,6 +120,7 @@ class Segment:
     east: float  # probability of living in the former East
     avantgarde: float  # probability of GREEN_AVANTGARDE = 1
     sparse_weight: float  # relative chance of being a sparse (set-aside) row
+    niche: bool = False  # a small, weakly separated, over-represented group (see NICHE below)
 
     @property
     def index(self) -> float:
@@ -136,7 +140,7 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("affluent_suburban_savers", "Affluent older savers in the suburbs",
             "50-70, high income and purchasing power, keen savers and investors, 1-2 family "
             "homes in the suburbs, traditional, little online",
-            population_share=0.11, customer_share=0.264, age=(59, 7), wealth=1.8, urban=0.0,
+            population_share=0.11, customer_share=0.23, age=(59, 7), wealth=1.8, urban=0.0,
             saver=1.6, tradition=1.0, online=-0.3, family=0.3, male=0.52, east=0.10,
             avantgarde=0.15, sparse_weight=0.7),
     Segment("young_urban_renters", "Young urban renters, online and spending",
@@ -148,7 +152,7 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("rural_families", "Traditional rural families",
             "30-50, families with children in villages and small towns, home-ownership "
             "minded, modest income, family- and duty-oriented",
-            population_share=0.18, customer_share=0.18, age=(40, 7), wealth=-0.3, urban=-1.2,
+            population_share=0.16, customer_share=0.13, age=(40, 7), wealth=-0.3, urban=-1.2,
             saver=0.6, tradition=1.0, online=-0.5, family=1.8, male=0.48, east=0.14,
             avantgarde=0.10, sparse_weight=0.8),
     Segment("east_working_class", "East German working class",
@@ -160,7 +164,7 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("comfortable_middle_aged", "Comfortable middle-aged",
             "35-55, good income, towns and suburbs, couples and families, fairly online, "
             "modern rather than traditional, spending rather than saving",
-            population_share=0.18, customer_share=0.166, age=(44, 6), wealth=1.0, urban=-0.2,
+            population_share=0.16, customer_share=0.13, age=(44, 6), wealth=1.0, urban=-0.2,
             saver=-0.5, tradition=-0.7, online=0.9, family=0.3, male=0.50, east=0.12,
             avantgarde=0.20, sparse_weight=0.8),
     Segment("students_young_singles", "Students and young singles",
@@ -172,9 +176,19 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment("traditional_pensioners", "Traditional pensioners",
             "70+, modest income but savers, religious, dutiful and traditional, offline, "
             "living alone or as couples, long-time residents of small towns",
-            population_share=0.13, customer_share=0.26, age=(77, 6), wealth=-0.8, urban=-0.8,
+            population_share=0.13, customer_share=0.24, age=(77, 6), wealth=-0.8, urban=-0.8,
             saver=0.7, tradition=1.3, online=-1.4, family=-1.0, male=0.42, east=0.15,
             avantgarde=0.08, sparse_weight=0.6),
+    # The planted niche: 4% of the population, 3.5x over-represented among customers, and about
+    # half as far from its nearest planted segment (the comfortable middle-aged) as the planted
+    # segments are from each other. At an elbow k it merges into a larger segment; the types
+    # must keep it (tests/segment/test_levels.py).
+    Segment("young_affluent_families", "Young affluent online families",
+            "25-35, good income, families with young children in the suburbs of cities, online "
+            "shoppers, neither traditional nor especially modern",
+            population_share=0.04, customer_share=0.14, age=(28, 4), wealth=1.3, urban=1.0,
+            saver=0.4, tradition=-0.2, online=1.2, family=2.1, male=0.50, east=0.10,
+            avantgarde=0.20, sparse_weight=0.3, niche=True),
 )
 
 SPREAD = 0.45  # within-segment spread of the continuous factors, in standard units
@@ -959,7 +973,7 @@ def _truth_json(seed: int, labels: Mapping[str, tuple[np.ndarray, np.ndarray]]) 
         segments.append({
             "id": i, "key": s.key, "name": s.name, "description": s.description,
             "population_share": s.population_share, "customer_share": s.customer_share,
-            "expected_index": round(s.index, 1), "representation": s.representation,
+            "expected_index": round(s.index, 1), "representation": s.representation, "niche": s.niche,
             "population_rows": int(pop_counts[i]), "customer_rows": int(cust_counts[i]),
             "profile": {"age_years": s.age[0], "wealth": s.wealth, "urban": s.urban,
                         "saver": s.saver, "tradition": s.tradition, "online": s.online,

@@ -24,6 +24,7 @@ from matplotlib.ticker import PercentFormatter
 
 from analysis.constants import STABLE_ARI
 from analysis.constants import SET_ASIDE
+from analysis.present.segments import effect_rows, label, level
 from analysis.present.words import column_words, mailing_gains, profile_order, shares, short_label
 from analysis.results import Results
 
@@ -143,7 +144,7 @@ def missingness(results: Results, top: int = 25) -> Figure:
 def set_aside_profile(results: Results, top: int = 8) -> Figure:
     """How the set-aside people differ from everyone else, in effect sizes with plain labels."""
     profile = results.table("set_aside_profile").head(top)
-    effects = profile["effect"].to_numpy() if len(profile) else np.array([])
+    effects = np.abs(profile["effect"].to_numpy()) if len(profile) else np.array([])
     return _effect_bars(effects, list(profile["phrase"]) if len(profile) else [], SET_ASIDE_COLOUR,
                         "Set-aside people compared with everyone else (population)",
                         empty="Too few set-aside people have known values to compare them")
@@ -325,16 +326,55 @@ def segment_traits(results: Results, segment_id: int) -> Figure:
     """
     if segment_id == SET_ASIDE:
         return set_aside_profile(results)
-    segment = results.segment(segment_id)
-    traits = segment["top_traits"]
-    return _effect_bars(np.array([t["effect"] for t in traits]), [t["phrase"] for t in traits],
-                        segment_colour(segment_id), _wrap(short_label(segment), 80))
+    return level_traits(results.segment(segment_id))
+
+
+def level_traits(entry: dict) -> Figure:
+    """A group's or type's strongest traits; every bar points right: more of what its label says."""
+    values, labels = effect_rows(entry)
+    colour = segment_colour(entry["id"] if entry.get("level") != "group" else entry["id"] * 3)
+    return _effect_bars(values, labels, colour, _wrap(label(entry), 80))
+
+
+QUADRANT_COLOURS = {"core": "#029e73", "developmental": "#0173b2", "niche": "#de8f05", "low priority": "#8c8c8c"}
+
+
+def game_plan(results: Results) -> Figure:
+    """Esri-style game plan: types by share of current customers (x) and index (y, log scale)."""
+    plan = results.summary["game_plan"]
+    types = [t for t in level(results, "types") if t["id"] != SET_ASIDE and t["index"]]
+    with _style():
+        fig, ax = _subplots(figsize=(WIDTH, 4.2))
+        for t in types:
+            colour = QUADRANT_COLOURS.get(t.get("game_plan"), NEUTRAL)
+            ax.scatter(t["customer_share"], t["index"], s=20 + 900 * t["population_share"], color=colour,
+                       alpha=0.8, edgecolor="white", linewidth=0.8, zorder=3)
+            ax.annotate(t["code"], (t["customer_share"], t["index"]), textcoords="offset points",
+                        xytext=(5, 3), fontsize=7)
+        ax.set_yscale("log")
+        ax.axhline(plan["index_threshold"], color="#444444", linestyle="--", linewidth=0.9)
+        ax.axvline(plan["share_threshold"], color="#444444", linestyle="--", linewidth=0.9)
+        ax.axhline(100, color="#bbbbbb", linewidth=0.8)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+        indexes = [t["index"] for t in types]
+        ax.set_ylim(max(min(indexes) * 0.8, 1), max(indexes) * 1.25)
+        ax.set_xlim(0, max(t["customer_share"] for t in types) * 1.15)
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0f}")
+        ax.set_xlabel("Share of current customers in the type")
+        ax.set_ylabel("Customer index (log scale; 100 = as in the population)")
+        ax.legend(handles=[Patch(color=c, label=q) for q, c in QUADRANT_COLOURS.items()], loc="lower right",
+                  ncol=4)
+    return fig
 
 
 def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: str,
                  empty: str = "No trait differs from the population by 0.2 standard deviations or more",
                  ) -> Figure:
-    """Horizontal effect-size bars, strongest on top, each labelled with its phrase."""
+    """Horizontal bars, strongest on top, each labelled with its phrase.
+
+    Callers pass sizes (>= 0) and the phrase of the side the segment is on, so a bar to the
+    right always means "more of what the label says", whatever the code direction of the scale.
+    """
     with _style():
         fig, ax = _subplots(figsize=(WIDTH, 0.42 * max(len(effects), 1) + 1.1))
         if len(effects) == 0:
@@ -346,9 +386,9 @@ def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: st
         ax.set_yticks(y, [_wrap(p, 40) for p in phrases], fontsize=7.5)
         ax.axvline(0, color="#444444", linewidth=0.8)
         limit = max(1.0, float(np.max(np.abs(effects))) * 1.15)
-        ax.set_xlim(-limit, limit)
-        ax.set_xlabel("Difference from the population in standard deviations\n"
-                      "(±0.2 small, ±0.5 clear, ±0.8 marked)", fontsize=7.5)
+        ax.set_xlim(min(0.0, float(np.min(effects)) * 1.15), limit)
+        ax.set_xlabel("How much more than the population\n"
+                      "(standardised difference; 0.2 small, 0.5 clear, 0.8 marked)", fontsize=7.5)
         # From the figure's left edge, not the axes': the phrases on the left take a third of the
         # width, and a long segment name starting after them ran off the page.
         fig.suptitle(title, x=0.01, ha="left", fontsize=STYLE["axes.titlesize"], fontweight="bold")
@@ -358,4 +398,4 @@ def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: st
 
 FIGURES = {"missingness": missingness, "set_aside_profile": set_aside_profile, "scree": scree,
            "component_weights": component_weights, "k_curves": k_curves, "segment_shares": segment_shares,
-           "index_chart": index_chart, "gains": gains}
+           "index_chart": index_chart, "gains": gains, "game_plan": game_plan}

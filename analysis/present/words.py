@@ -41,25 +41,17 @@ def index_with_interval(segment: dict) -> str:
     return f"{index_value(segment['index'])} ({index_value(low)}–{index_value(high)})"
 
 
-def ratio_words(index: float) -> str:
-    """An index as a plain comparison: '1.8 times as common among customers as in the population'."""
-    if not np.isfinite(index):
-        return "found only among customers" if np.isinf(index) else "absent from both files"
-    if index >= 100:
-        return f"{index / 100:.1f} times as common among customers as in the population"
-    return f"{index / 100:.2f} times as common among customers as in the population"
-
-
 def segment_title(segment: dict) -> str:
     """Heading text: 'Segment 2: Youth in earlier decades, keen savers' or the set-aside label."""
     if segment["id"] == SET_ASIDE:
         return f"{segment['name']} (set-aside group, not a segment)"
-    return f"Segment {segment['id']}: {segment['name']}"
+    return f"{segment.get('code', 'Segment ' + str(segment['id']))}: {segment['name']}"
 
 
 def short_label(segment: dict) -> str:
     """Chart label: '2 · Youth in earlier decades, keen savers', 'Set aside (missing data)'."""
-    return "Set aside (missing data)" if segment["id"] == SET_ASIDE else f"{segment['id']} · {segment['name']}"
+    return "Set aside (missing data)" if segment["id"] == SET_ASIDE else \
+        f"{segment.get('code', segment['id'])} · {segment['name']}"
 
 
 def chart_name(segment_id: int) -> str:
@@ -150,7 +142,7 @@ def source_callout(results: Results) -> str:
 
 def _names(segments: list[dict]) -> str:
     parts = [f"the set-aside group (index {index_value(s['index'])})" if s["id"] == SET_ASIDE else
-             f"segment {s['id']}, “{s['name']}” (index {index_value(s['index'])})" for s in segments]
+             f"{s.get('code', s['id'])} “{s['name']}” (index {index_value(s['index'])})" for s in segments]
     return join_words(parts)
 
 
@@ -163,7 +155,7 @@ def answer(results: Results) -> str:
         top = results.targets[0]
         first = (f"No segment is clearly over-represented among customers; the closest is "
                  f"{_names([top])}.")
-    second = results.summary["targeting"]["headline"] + "."
+    second = headline_text(results.summary["targeting"]) + "."
     aside = results.segment(SET_ASIDE)
     under = [s for s in results.clusters if s["verdict"] == "under-represented"]
     if aside["verdict"] == "over-represented":
@@ -195,7 +187,7 @@ def next_steps(results: Results) -> str:
     lines = []
     for action, members in by_action.items():
         text = members[0]["recommendation"]["text"]
-        who = ", ".join("the set-aside group" if s["id"] == SET_ASIDE else f"segment {s['id']}" for s in members)
+        who = ", ".join("the set-aside group" if s["id"] == SET_ASIDE else str(s.get("code", s["id"])) for s in members)
         lines.append(f"- **{md_escape(action)}** ({md_escape(who)}): {md_escape(text)}")
     lines.append("- **Refresh**: re-run `segments report` after each data delivery; the analysis is "
                  "cached and only recomputed when the data, settings or code change.")
@@ -338,38 +330,11 @@ def verdict_lists(results: Results) -> str:
     return " ".join(parts)  # plain text: a page's inline `{python}` value is escaped by Quarto
 
 
-def segment_facts(segment: dict) -> str:
-    table = pd.DataFrame([{
-        "Population": f"{percent(segment['population_share'])} ({number(segment['population_count'])} people)",
-        "Customers": f"{percent(segment['customer_share'])} ({number(segment['customer_count'])} people)",
-        "Index (95% CI)": index_with_interval(segment), "Verdict": segment["verdict"]}])
-    return markdown_table(table, "rrrl")
-
-
 def segment_section(results: Results, segment_id: int, figure: Path | str | None = None,
                     level: int = 2) -> str:
-    """Markdown for one segment: heading, facts, verdict, traits chart, pen portrait, recommendation."""
-    segment = results.segment(segment_id)
-    aside = segment_id == SET_ASIDE
-    anchor = "sec-set-aside-group" if aside else f"sec-segment-{segment_id}"
-    parts = [f"{'#' * level} {md_escape(segment_title(segment))} {{#{anchor}}}", segment_facts(segment)]
-    if aside:
-        parts.append("::: {.callout-note}\n## Not a segment\n\nThese people miss too many answers to be "
-                     "placed in a segment. They are kept as their own group so that no share or index is "
-                     "inflated by leaving them out; the chart compares them with everyone else on the "
-                     "features most of them still have.\n:::")
-    parts.append(f"**Verdict: {md_escape(segment['verdict'])}.** This group is "
-                 f"{md_escape(ratio_words(segment['index']))} (index {index_value(segment['index'])}).")
-    if figure is not None:
-        what = "the set-aside group differs from everyone else" if aside else \
-            f"segment {segment_id} differs from the population"
-        caption = (f"How {what}: each bar is a difference in standard deviations (an effect size; "
-                   "0.2 is small, 0.5 clear, 0.8 marked), labelled with what it means.")
-        label = "fig-set-aside-group" if aside else f"fig-segment-{segment_id}"
-        parts.append(f"![{md_escape(caption)}]({Path(figure).as_posix()}){{#{label} width=\"100%\"}}")
-    parts.append(f"**Pen portrait.** {md_escape(segment['pen_portrait'])}")
-    parts.append(f"::: {{.callout-tip}}\n## Recommendation\n\n{md_escape(segment['recommendation']['sentence'])}\n:::")
-    return "\n\n".join(parts) + "\n"
+    """Markdown for one segment (a type): see :func:`analysis.present.segments.section`."""
+    from analysis.present.segments import section
+    return section(results, results.segment(segment_id), figure, level)
 
 
 def settings_table(results: Results) -> str:
@@ -400,12 +365,26 @@ def versions_table(results: Results) -> str:
     return markdown_table(pd.DataFrame(rows))
 
 
+def headline_text(targeting: dict) -> str:
+    """'The top 3 segments hold 12% of the population and 41% of current customers'; names the
+    segments instead of "top" when the selection is not the first rows of the mailing order."""
+    count = len(targeting["segments"])
+    if targeting.get("top", True):
+        which = "The top segment holds" if count == 1 else f"The top {count} segments hold"
+    else:
+        which = ("Segment " if count == 1 else "Segments ") + ", ".join(map(str, targeting["segments"])) + \
+            (" holds" if count == 1 else " hold")
+    return (f"{which} {percent(targeting['population_share'], 0)} of the population "
+            f"and {percent(targeting['customer_share'], 0)} of current customers")
+
+
 def headline_callout(results: Results) -> str:
     """The gains headline, set apart: what mailing the recommended segments reaches."""
     head = results.summary["targeting"]
     return ("::: {.callout-important appearance=\"simple\"}\n## The headline\n\n"
-            f"**{md_escape(head['headline'])}.** People mailed are *customer-like* (they look like "
-            "customers); the index says where customers are concentrated, not how many will respond.\n:::\n")
+            f"**{md_escape(headline_text(head))}.** Mailing the rest of these types is a bet that people who "
+            "look like current customers buy like them; the index says where customers are concentrated, "
+            "not how many will respond.\n:::\n")
 
 
 def data_caveat(results: Results) -> str:

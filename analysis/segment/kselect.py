@@ -225,7 +225,8 @@ def select_k(
                       seconds=time.perf_counter() - start, n_boot=n_boot)
 
 
-def fit_final(scores: np.ndarray, k: int, seed: int = 0) -> KMeans:
+def fit_final(scores: np.ndarray, k: int, seed: int = 0, n_init: int = FINAL_N_INIT,
+              sample_size: int = FINAL_SAMPLE) -> KMeans:
     """Fit the final k segments on ALL rows; segment 0 is the largest, then by falling size.
 
     Method, chosen by measurement at 800k x 35 float32 on 2 cores: ``FINAL_N_INIT`` k-means++
@@ -248,8 +249,8 @@ def fit_final(scores: np.ndarray, k: int, seed: int = 0) -> KMeans:
         raise ValueError(f"k must be a whole number from 1 to the number of rows ({n:,}); got {k!r}")
     k = int(k)
     rng = np.random.default_rng(seed)
-    sample = X[np.sort(rng.choice(n, size=min(FINAL_SAMPLE, n), replace=False))]
-    start_seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=FINAL_N_INIT)]
+    sample = X[np.sort(rng.choice(n, size=min(sample_size, n), replace=False))]
+    start_seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=n_init)]
     starts = _fit_each([(sample, k, 1, s) for s in start_seeds])
     best = starts[int(np.argmin([inertia for _, inertia in starts]))][0]
     with threadpool_limits(limits=MAX_THREADS, user_api="openmp"):

@@ -5,7 +5,7 @@ imports the fitted steps and nothing of the run that produced them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -13,11 +13,16 @@ from sklearn.cluster import KMeans
 from analysis.constants import SET_ASIDE
 from analysis.prepare.cleaning import CleanedTable, CleaningPlan
 from analysis.prepare.reduce import Reducer
+from analysis.segment.levels import Levels
 
 
 @dataclass
 class Model:
-    """The cleaning plan, scale/fill/PCA steps and k-means centres fitted on the population."""
+    """The cleaning plan, scale/fill/PCA steps and k-means centres fitted on the population.
+
+    ``kmeans`` assigns types (the ``segment`` labels); ``levels`` nests them in groups;
+    ``names``/``index`` are per type, ``group_names``/``group_index`` per group (-1: set aside).
+    """
 
     plan: CleaningPlan
     reducer: Reducer
@@ -25,6 +30,9 @@ class Model:
     names: dict[int, str]
     index: dict[int, float]
     cache_key: str
+    levels: Levels | None = None
+    group_names: dict[int, str] = field(default_factory=dict)
+    group_index: dict[int, float] = field(default_factory=dict)
 
     def assign(self, cleaned: CleanedTable) -> np.ndarray:
         """Segment per row: -1 for set-aside rows, else the nearest population centre."""

@@ -112,12 +112,14 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=Path, help="customers CSV (same columns)")
     parser.add_argument("--feature-summary", type=Path, help="feature summary CSV (default: packaged copy)")
     parser.add_argument("--k", type=int, help="force the number of segments")
+    parser.add_argument("--groups", type=int, help="force the number of groups (default: chosen k, 4-9)")
+    parser.add_argument("--types", type=int, help="force the number of types (default: 3 per group, 12-40)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("population", "customers", "feature_summary", "k", "seed", "results")
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "groups", "types")
     return load_settings({key: getattr(args, key, None) for key in keys})
 
 

@@ -82,7 +82,9 @@ def _swap(work: Path, target: Path) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_plain), encoding="utf-8")
+    """Strict JSON: NaN and infinities are refused (write null with a reason instead)."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_plain),
+                    encoding="utf-8")
 
 
 def _plain(value: Any) -> Any:

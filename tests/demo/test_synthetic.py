@@ -208,7 +208,7 @@ def test_customer_mix_is_over_and_under_as_planted(labels, truth):
     kinds = []
     for s in truth["segments"]:
         assert s["expected_index"] == pytest.approx(100 * s["customer_share"] / s["population_share"], abs=0.1)
-        assert 0.08 <= s["population_share"] <= 0.22
+        assert 0.08 <= s["population_share"] <= 0.22 or (s["niche"] and 0.03 <= s["population_share"] <= 0.05)
         index = 100 * cust.get(s["id"], 0.0) / pop[s["id"]]
         assert index == pytest.approx(s["expected_index"], rel=0.05)  # exact allocation, rounding only
         kinds.append(s["representation"])
@@ -261,7 +261,8 @@ def test_the_analysis_finds_the_planted_segments(small_data):
     settings = AnalysisSettings()
     _, table = fit_cleaning(population.data, features, settings)
     _, scores = fit_reducer(table.matrix, table.kept, settings.variance_target, settings.seed)
-    planted = len(json.loads(small_data.truth.read_text(encoding="utf-8"))["segments"])
+    # The planted niche is weakly separated on purpose: the elbow finds the seven main segments.
+    planted = sum(not s["niche"] for s in json.loads(small_data.truth.read_text(encoding="utf-8"))["segments"])
     selection = select_k(scores, range(settings.k_min, settings.k_max + 1), seed=settings.seed)
     assert selection.k == planted, selection.reason
     labels = pd.read_parquet(small_data.labels)
@@ -331,9 +332,10 @@ def test_scale_directions_follow_the_segments(tables, labels):
 
 def test_customers_look_older_and_wealthier(tables):
     pop, cust = tables["population"], tables["customers"]
-    assert _numbers(cust, "ALTERSKATEGORIE_GROB").mean() > _numbers(pop, "ALTERSKATEGORIE_GROB").mean() + 0.3
+    # +0.2 rather than +0.3 since version 3: the planted niche (young families) is 14% of customers
+    assert _numbers(cust, "ALTERSKATEGORIE_GROB").mean() > _numbers(pop, "ALTERSKATEGORIE_GROB").mean() + 0.2
     assert _numbers(cust, "FINANZ_SPARER").mean() < _numbers(pop, "FINANZ_SPARER").mean() - 0.3
-    assert _numbers(cust, "ONLINE_AFFINITAET").mean() < _numbers(pop, "ONLINE_AFFINITAET").mean() - 0.3
+    assert _numbers(cust, "ONLINE_AFFINITAET").mean() < _numbers(pop, "ONLINE_AFFINITAET").mean() - 0.15  # niche: online
 
 
 def test_code_frequencies_are_plausible(tables):

@@ -11,6 +11,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from analysis.present import figures
+from analysis.present import segments as seg
 from analysis.constants import SET_ASIDE
 from analysis.present.words import short_label
 from analysis.results import load_results
@@ -45,7 +46,9 @@ def test_palette_is_keyed_by_segment_id_and_grey_for_set_aside(res):
     assert set(palette) == {s["id"] for s in res.segments}
     assert palette[SET_ASIDE] == figures.SET_ASIDE_COLOUR
     clustered = [palette[s["id"]] for s in res.clusters]
-    assert len(set(clustered)) == len(clustered) and figures.SET_ASIDE_COLOUR not in clustered
+    # distinct while the palette lasts (types can outnumber it), never grey
+    assert len(set(clustered)) == min(len(clustered), len(figures.SEGMENT_COLOURS))
+    assert figures.SET_ASIDE_COLOUR not in clustered
     assert figures.segment_colour(3) == figures.segment_colour(3 + len(figures.SEGMENT_COLOURS))
 
 
@@ -164,7 +167,8 @@ def test_traits_chart_uses_phrases_as_labels_and_the_segment_colour(res):
         ax = figures.segment_traits(res, segment["id"]).axes[0]
         traits = segment["top_traits"]
         assert len(bars(ax)) == len(traits)
-        assert [unwrap(t) for t in tick_texts(ax)] == [t["phrase"] for t in traits] or not traits  # top down
+        labels = seg.effect_rows(segment)[1]  # the phrase, with the difference in points for flags
+        assert [unwrap(t) for t in tick_texts(ax)] == labels or not traits  # top down
         assert set(colours(bars(ax))) <= {figures.segment_colour(segment["id"])}
     aside = figures.segment_traits(res, SET_ASIDE).axes[0]
     assert set(colours(bars(aside))) == {figures.SET_ASIDE_COLOUR}
@@ -191,3 +195,31 @@ def test_png_records_its_dpi_so_the_pdf_places_it_at_true_size(res, tmp_path):
     assert round(per_metre * 0.0254) == figures.DPI
     path = figures.save(figures.index_chart(res), tmp_path / "charts" / "index.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trait_bars_point_the_way_the_label_reads():
+    """A segment built to be more family-minded has LOW SEMIO_FAM codes (1 = strongly family-minded).
+    Its bar must point right under the label 'strongly family-minded', never left."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.prepare.cleaning import CleanColumn
+    from analysis.profile.describe import _traits
+    from analysis.profile.traits import top_traits, trait_table
+
+    columns = {"SEMIO_FAM": CleanColumn("SEMIO_FAM", "SEMIO_FAM", "scale", "Personality: family-minded",
+                                        "strongly family-minded", "not family-minded"),
+               "EWDICHTE": CleanColumn("EWDICHTE", "EWDICHTE", "scale", "Household density",
+                                       "in thinly populated areas", "in densely populated areas")}
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 500)
+    matrix = pd.DataFrame({"SEMIO_FAM": np.where(labels == 0, rng.integers(1, 3, 1000), rng.integers(4, 8, 1000)),
+                           "EWDICHTE": np.where(labels == 0, rng.integers(1, 3, 1000), rng.integers(3, 7, 1000))},
+                          dtype=np.float32)
+    traits = trait_table(matrix, labels, columns)
+    entry = {"id": 0, "code": "A1", "name": "Rural Families", "level": "type", "top_traits": _traits(top_traits(traits, 0))}
+    ax = figures.level_traits(entry).axes[0]
+    widths = {unwrap(label): bar.get_width() for label, bar in zip(tick_texts(ax)[::-1], bars(ax))}
+    assert set(widths) == {"strongly family-minded", "in thinly populated areas"}
+    assert all(width > 0 for width in widths.values())
+    assert ax.get_xlim()[0] == 0  # nothing drawn to the left: no bar reads backwards

@@ -26,7 +26,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from analysis.shell.render import find_quarto
-from analysis.present.words import chart_name, percent, profile_order, segment_title, segments_table, source_note
+from analysis.present import segments as seg
+from analysis.present.words import headline_text, percent, segments_table, source_note
 from analysis.results import load_results, results_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,18 +192,36 @@ def test_page_runs_and_shows_the_data_source(executed, page, small_results):
 def test_every_segment_has_its_section(executed, report_copy, page, small_results):
     results = load_results(small_results)
     text = plain("".join(output_text(cell) for cell in executed[page].cells))
-    for segment in profile_order(results):
-        assert plain(segment_title(segment)) in text
-        assert plain(segment["recommendation"]["sentence"]) in text
-        assert plain(segment["pen_portrait"]) in text
-        assert (report_copy / "profile-charts_files" / chart_name(segment["id"])).is_file()
+    assert results.summary["groups"] and results.summary["types"]  # a two-level result
+    for entry in seg.level(results, "groups") + seg.level(results, "types"):
+        if not entry["set_aside"]:
+            assert plain(f"{entry['code']}: {entry['name']}") in text
+        assert plain(seg.portrait(entry)) in text
+        assert plain(seg.summary_line(entry)) in text
+        assert plain(entry["recommendation"]["action"]) in text
+        for rule in entry["recommendation"]["messages"] + entry["recommendation"]["channels"]:
+            assert plain(rule["what"].capitalize()) in text
+        if entry["level"] == "type" and not entry["set_aside"]:
+            assert (report_copy / "profile-charts_files" / seg.chart_name(entry)).is_file()
     assert "set-aside group, not a segment" in text
+    assert (report_copy / "profile-charts_files" / "set-aside.png").is_file()
+
+
+def test_segments_page_shows_both_levels_and_the_game_plan(executed, small_results):
+    results = load_results(small_results)
+    text = plain("".join(output_text(cell) for cell in executed["segments.qmd"].cells))
+    for entry in results.summary["groups"] + results.summary["types"]:
+        assert plain(entry["code"]) in text
+    for entry in seg.game_plan_rows(results):
+        assert plain(seg.label(entry)) in text
+    assert plain(seg.game_plan_rule(results)) in text
+    assert plain(seg.distinctness(results)) in text
 
 
 def test_summary_names_the_targets_and_the_headline(executed, small_results):
     results = load_results(small_results)
     text = plain("".join(output_text(cell) for cell in executed["index.qmd"].cells))
-    assert plain(results.summary["targeting"]["headline"]) in text
+    assert plain(headline_text(results.summary["targeting"])) in text
     for segment in results.targets:
         assert plain(segment["name"]) in text
 
@@ -213,7 +232,7 @@ def test_tables_and_text_are_formatted_for_people(small_results):
     assert len(table) == 2 + len(results.segments)
     assert all(line.startswith("| ") and line.endswith(" |") for line in table[:1] + table[2:])
     top = results.segment(results.summary["targeting"]["segments"][0])
-    row = next(line for line in table if line.startswith(f"| {top['id']} · "))
+    row = next(line for line in table if line.startswith(f"| {top['code']} · "))
     assert f"{top['population_count']:,}" in row and f"{top['population_share']:.1%}" in row
     assert percent(0.004, 0) == "0.4%" and percent(0.25, 0) == "25%" and percent(float("nan")) == "–"
 
@@ -269,9 +288,9 @@ def test_quarto_renders_site_and_pdf(tmp_path, small_results):
     site = project / "_site"
     results = load_results(small_results)
     profiles = plain((site / "report" / "profiles.html").read_text(encoding="utf-8"))
-    for segment in profile_order(results):
-        assert plain(segment_title(segment)) in profiles
-        assert plain(segment["recommendation"]["sentence"]) in profiles
+    for entry in results.summary["types"]:
+        assert plain(seg.portrait(entry)) in profiles
+        assert plain(entry["recommendation"]["action"]) in profiles
     for page in pages():
         if page.name != "full-report.qmd":
             assert plain(source_note(results)) in plain((site / "report" / page.with_suffix(".html").name)

@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import norm
 
 from analysis.constants import RESULTS_FILE
+from analysis.present import words
 from analysis.present.words import _wilson, k_reason, markdown_table, source_note, verdict_lists
 from analysis.results import Results
 from analysis.segment.kselect import BETTER_SEPARATED, ELBOW_KEPT, ELBOW_UNREPRODUCIBLE, ELBOW_UNSTABLE, FORCED, REASONS
@@ -96,3 +97,11 @@ def test_wilson_interval_matches_the_closed_form():
     np.testing.assert_allclose(low, centre - half, atol=1e-12)
     np.testing.assert_allclose(high, centre + half, atol=1e-12)
     assert low[0] == 0 and high[-1] == 1
+
+
+def test_headline_text_states_the_selection_and_both_shares() -> None:
+    top = {"segments": [4, 0, -1], "population_share": 0.12, "customer_share": 0.41, "top": True}
+    assert words.headline_text(top) == "The top 3 segments hold 12% of the population and 41% of current customers"
+    # A small non-zero share keeps a decimal rather than reading "0%"; a non-prefix names the segments.
+    listed = {"segments": [7], "population_share": 0.004, "customer_share": 0.02, "top": False}
+    assert words.headline_text(listed) == "Segment 7 holds 0.4% of the population and 2% of current customers"

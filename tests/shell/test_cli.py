@@ -150,12 +150,18 @@ def assign(results: Path, source: Path, out: Path) -> int:
 def test_assign_keeps_row_order_ids_and_sets_rows_aside(small_results, mailing_list, tmp_path):
     assert assign(small_results, mailing_list, tmp_path / "out.csv") == 0
     out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype={"CUSTOMER_ID": str})
-    assert out.columns.tolist() == ["CUSTOMER_ID", "segment", "segment_name", "segment_index"]
+    assert out.columns.tolist() == ["CUSTOMER_ID", "segment", "segment_name", "segment_index", "group",
+                                    "group_name", "group_index", "type", "type_name", "type_index", "set_aside"]
     assert out["CUSTOMER_ID"].tolist() == [f"{i:05d}" for i in range(200)]
     aside = out.set_index("CUSTOMER_ID").loc[["00003", "00050", "00199"]]
     assert (aside["segment"] == SET_ASIDE).all()
     assert aside["segment_name"].str.startswith("Set aside").all()
-    assert out["segment"].between(SET_ASIDE, 20).all() and out["segment_index"].notna().all()
+    assert (aside["type"] == "X").all() and (aside["group"] == "X").all() and (aside["set_aside"] == 1).all()
+    # set-aside rows are marked apart: no index, so ranking by index never puts them first
+    assert aside[["segment_index", "group_index", "type_index"]].isna().all().all()
+    placed = out[out["set_aside"] == 0]
+    assert out["segment"].between(SET_ASIDE, 40).all() and placed["type_index"].notna().all()
+    assert (placed["type"].str[0] == placed["group"]).all()  # every type sits in its group
 
     lines = mailing_list.read_bytes().split(b"\n")
     shuffled = tmp_path / "shuffled.csv"

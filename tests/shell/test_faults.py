@@ -69,10 +69,10 @@ def refresh(path: Path) -> None:
 
 
 def fail_in_stage(monkeypatch, error: BaseException) -> None:
-    """Make the final clustering raise ``error``, after the earlier stages did their work."""
+    """Make the fit of the types and groups raise ``error``, after the earlier stages did their work."""
     def broken(*args, **kwargs):
         raise error
-    monkeypatch.setattr(pipeline, "fit_final", broken)
+    monkeypatch.setattr(pipeline, "fit_levels", broken)
 
 
 @pytest.mark.slow
