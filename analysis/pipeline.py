@@ -36,7 +36,9 @@ from analysis.profile.traits import pen_portrait, segment_names, top_traits, tra
 from analysis.shell.progress import Stages
 from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
-from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
+from analysis.shell.lock import claim_folder
+from analysis.shell.store import (atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint,
+                                  file_stats, write_json)
 from analysis.compare.targeting import gains_table, headline
 
 
@@ -68,18 +70,21 @@ def assign_segments(reducer: Reducer, kmeans: KMeans, cleaned: CleanedTable) -> 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     """Run (or reuse) the analysis; returns the results folder."""
     inputs = resolve_inputs(settings, stages)
+    stats = file_stats(inputs.paths())  # before hashing: a change while hashing is caught too
     with stages.stage("fingerprint inputs"):
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
         key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
     out = settings.results
-    if not force and cached_key(out) == key:
-        stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
-        return out
-    check_replaceable(out)
-    with atomic_folder(out) as work:
-        _analyse(inputs, settings, stages, work, key, fingerprints)
+    with claim_folder(out):  # one run at a time writes this folder (and anything inside it)
+        if not force and cached_key(out) == key:
+            stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
+            return out
+        check_replaceable(out)
+        with atomic_folder(out) as work:
+            _analyse(inputs, settings, stages, work, key, fingerprints)
+            check_unchanged(inputs.paths(), stats, fingerprints)
     stages.say(f"results written to {out}")
     return out
 
