@@ -117,7 +117,8 @@ def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettin
     need = MIN_ROWS_PER_CLUSTER * k_max
     kept = int((~pop.set_aside).sum())
     if kept < need:
-        raise InputError(f"only {kept:,} rows are complete enough to cluster", path=path,
+        setting = f"k is {analysis.k}" if analysis.k and analysis.k >= analysis.k_max else f"k_max is {k_max}"
+        raise InputError(f"only {kept:,} rows are complete enough to cluster, and the setting {setting}", path=path,
                          expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment, k up to {k_max})",
                          hint="Use the full population file, or lower k_max (and k)")
 
