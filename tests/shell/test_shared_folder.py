@@ -242,6 +242,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.slow  # a second process or a real file system, and full analysis runs
 def test_real_small_disk_full_and_read_only(previous, small_disk, capsys):
     paths, out, _ = previous
     target = small_disk / "_results"
@@ -320,6 +321,7 @@ def start_slow_run(paths, out, ready: Path) -> subprocess.Popen:
     return child
 
 
+@pytest.mark.slow  # a second process or a real file system, and full analysis runs
 def test_sigterm_cleans_up_like_ctrl_c(previous, tmp_path):
     paths, out, before = previous
     child = start_slow_run(paths, out, tmp_path / "ready")
@@ -331,6 +333,7 @@ def test_sigterm_cleans_up_like_ctrl_c(previous, tmp_path):
     assert snapshot(out) == before and hidden(out.parent) == []
 
 
+@pytest.mark.slow  # a second process or a real file system, and full analysis runs
 def test_next_run_removes_what_a_sigkill_left(previous, tmp_path, capsys):
     paths, out, before = previous
     mine = out.parent / "._results.new-mine"  # the user's own folder with the same look: never touched
