@@ -461,3 +461,27 @@ def test_k_larger_than_the_rows_allow(previous, capsys):
     err = capsys.readouterr().err
     assert "rows are complete enough to cluster, and the setting k is 400. Expected at least" in err
     assert snapshot(out) == before and hidden(out.parent) == []
+
+
+@pytest.mark.slow  # renders the whole site and PDF
+@pytest.mark.skipif(render.find_quarto() is None, reason="quarto is not installed")
+def test_rendered_site_and_pdf_show_hostile_names_literally(hostile_results, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "_quarto.yml", project)
+    shutil.copytree(ROOT / "report", project / "report")
+    env = {**os.environ, "SEGMENTS_RESULTS": str(hostile_results), "SEGMENTS_ANALYSED": "1",
+           "QUARTO_PYTHON": sys.executable}
+    env.pop("MPLBACKEND", None)
+    done = subprocess.run([render.find_quarto(), "render"], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (project / "_site").rglob("*.html")}
+    literal = "pop #1 **bold** #set text(red) $x$ @cite `tick` &lt;b&gt;&amp;amp;.csv"
+    assert literal in pages["data.html"] and literal in pages["method.html"]
+    assert not any("<script>alert" in text or "<b>&amp;" in text for text in pages.values())
+    pdf = project / "_site" / "report" / "full-report.pdf"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+        assert "pop #1 **bold** #set text(red) $x$ @cite `tick`" in text  # a table cell: wrapped
+        assert "<b>&amp;.csv" in text
