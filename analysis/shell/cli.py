@@ -2,8 +2,9 @@
 
 Problems with the user's input are printed as one paragraph and exit with status 2; add
 ``--debug`` to see the traceback. Ctrl-C exits with 130, SIGTERM (cleaned up the same way) with
-143; another run writing the same folder gives 5, a full or read-only disk 6. Every write is all-or-nothing, so on
-any failure the message says that the previous results (or output file) were kept.
+143; another run writing the same folder gives 5, a full or read-only disk 6. Every write is
+all-or-nothing, so on any failure the message says that the previous results (or output file)
+were kept.
 """
 from __future__ import annotations
 
