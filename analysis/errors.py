@@ -13,7 +13,10 @@ EXIT_BUG = 1
 EXIT_INPUT = 2
 EXIT_NO_QUARTO = 3
 EXIT_RENDER = 4
+EXIT_BUSY = 5  # another run holds the results folder or the site (try again later)
+EXIT_WRITE = 6  # the disk is full or the folder cannot be written
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), handled like Ctrl-C
 
 
 @dataclass
@@ -52,3 +55,11 @@ class InputError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class BusyError(InputError):
+    """Another run is writing the same folder: the user waits or stops that run."""
+
+
+class WriteError(InputError):
+    """The output folder cannot take the files (full disk, quota, read-only, no permission)."""

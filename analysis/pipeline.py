@@ -41,25 +41,30 @@ from analysis.segment.kselect import _silhouettes
 from analysis.compare.gameplan import game_plan
 from analysis.shell.progress import Stages
 from analysis.inputs.schema import Feature, load_features
-from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
+from analysis.shell.lock import claim_folder
+from analysis.shell.store import (atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint,
+                                  file_stats, write_json)
 from analysis.compare.targeting import gains_table, headline
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     """Run (or reuse) the analysis; returns the results folder."""
     inputs = resolve_inputs(settings, stages)
+    stats = file_stats(inputs.paths())  # before hashing: a change while hashing is caught too
     with stages.stage("fingerprint inputs"):
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
         key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
     out = settings.results
-    if not force and cached_key(out) == key:
-        stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
-        return out
-    check_replaceable(out)
-    with atomic_folder(out) as work:
-        _analyse(inputs, settings, stages, work, key, fingerprints)
+    with claim_folder(out):  # one run at a time writes this folder (and anything inside it)
+        if not force and cached_key(out) == key:
+            stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
+            return out
+        check_replaceable(out)
+        with atomic_folder(out) as work:
+            _analyse(inputs, settings, stages, work, key, fingerprints)
+            check_unchanged(inputs.paths(), stats, fingerprints)
     stages.say(f"results written to {out}")
     return out
 
@@ -92,7 +97,8 @@ def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettin
     need = MIN_ROWS_PER_CLUSTER * k_max
     kept = int((~pop.set_aside).sum())
     if kept < need:
-        raise InputError(f"only {kept:,} rows are complete enough to cluster", path=path,
+        setting = f"k is {analysis.k}" if analysis.k and analysis.k >= analysis.k_max else f"k_max is {k_max}"
+        raise InputError(f"only {kept:,} rows are complete enough to cluster, and the setting {setting}", path=path,
                          expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment, k up to {k_max})",
                          hint="Use the full population file, or lower k_max (and k)")
 

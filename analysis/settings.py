@@ -65,20 +65,25 @@ class AnalysisSettings:
     types: int | None = None  # force the number of types
 
     def __post_init__(self) -> None:
+        share = "a share above 0 and at most 1 (0.3 means 30%)"
         checks = [
-            (self.k is None or self.k >= 2, "k", "an integer of at least 2"),
-            (0 < self.column_missing_threshold <= 1, "column_missing_threshold", "a share between 0 and 1"),
-            (0 < self.row_missing_threshold <= 1, "row_missing_threshold", "a share between 0 and 1"),
-            (0 < self.variance_target <= 1, "variance_target", "a share between 0 and 1"),
-            (2 <= self.k_min < self.k_max, "k_min/k_max", "2 <= k_min < k_max"),
-            (self.groups is None or self.groups >= 2, "groups", "an integer of at least 2"),
-            (self.types is None or self.types >= 3, "types", "an integer of at least 3"),
+            (self.k is None or self.k >= 2, "k", self.k, "an integer of at least 2"),
+            (self.seed >= 0, "seed", self.seed, "an integer of at least 0"),
+            (0 < self.column_missing_threshold <= 1, "column_missing_threshold", self.column_missing_threshold, share),
+            (0 < self.row_missing_threshold <= 1, "row_missing_threshold", self.row_missing_threshold, share),
+            (0 < self.variance_target <= 1, "variance_target", self.variance_target, share),
+            (self.k_min >= 2, "k_min", self.k_min, "an integer of at least 2"),
+            (self.k_min < self.k_max, "k_min/k_max", f"{self.k_min}/{self.k_max}",
+             "2 <= k_min < k_max: k_min smaller than k_max"),
+            (self.groups is None or self.groups >= 2, "groups", self.groups, "an integer of at least 2"),
+            (self.types is None or self.types >= 3, "types", self.types, "an integer of at least 3"),
             (self.groups is None or self.types is None or self.groups < self.types, "groups/types",
-             "fewer groups than types"),
+             f"{self.groups}/{self.types}", "fewer groups than types"),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise InputError(f"the setting {name} is out of range", column=name, expected=expected)
+        for ok, name, value, expected in checks:
+            if not ok:  # before any work: a run that would fail, or mislead, after minutes of loading
+                raise InputError(f"the setting {name} is out of range: it is {value}", column=name,
+                                 expected=expected)
 
 
 @dataclass(frozen=True)

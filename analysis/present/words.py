@@ -16,11 +16,14 @@ from analysis.results import Results
 from analysis.present.wording import join_words, percent
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|$@#"})
+# Every character Pandoc's markdown (or Quarto: shortcodes, attributes) or Typst could read as syntax;
+# a backslash before any ASCII punctuation is a literal in Pandoc, and Pandoc escapes again for Typst.
+_MD_SPECIAL = str.maketrans({**{c: "\\" + c for c in "\\`*_[]<>|$@#&~^{}!"}, "\n": " ", "\r": " "})
 
 
 def md_escape(text: object) -> str:
-    """Text as literal markdown: no accidental emphasis, links, math, citations or table cells."""
+    """Text as literal markdown: no accidental emphasis, links, math, citations, HTML, entities,
+    shortcodes or table cells; line breaks become spaces so a value cannot end a table row."""
     return str(text).translate(_MD_SPECIAL)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from analysis.errors import EXIT_NO_QUARTO, EXIT_RENDER
 from analysis.settings import project_root
 from analysis.shell.progress import Stages
+from analysis.shell.lock import claim_folder
 from analysis.shell.store import atomic_folder
 
 SITE = "_site"
@@ -77,7 +78,8 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), ANALYSED: "1",
            "QUARTO_PYTHON": sys.executable, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
     try:
-        with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
+        with (claim_folder(root / SITE), stages.stage("render report (quarto)"),
+              atomic_folder(root / SITE) as work):
             done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
             if done.returncode != 0:
                 raise RenderFailed(done.returncode)
