@@ -9,6 +9,7 @@ Nothing here computes results: numbers come from the results folder (``analysis.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import textwrap
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from analysis.results import Results
 
 WIDTH = 6.5  # inches
 DPI = 200
+# Where pages write the charts they show with alternative text (relative to the page, gitignored).
+CHARTS = "charts_files"
 SET_ASIDE_COLOUR = "#8c8c8c"
 # Seaborn's colour-blind palette, then its dark one, without their greys: grey means set aside.
 SEGMENT_COLOURS = tuple(c for c in (*sns.color_palette("colorblind").as_hex(), *sns.color_palette("dark").as_hex())
@@ -87,15 +90,30 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
-def show(fig: Figure) -> None:
+def show(fig: Figure, alt: str | None = None) -> None:
     """Display a figure on a report page (or in a notebook) as a PNG image.
 
     The image is made here rather than by the notebook's matplotlib backend, so pages look the
     same whatever backend or IPython version runs them; Quarto attaches the cell's ``fig-cap``
-    and ``label`` to it as to any figure.
+    and ``label`` to it as to any figure. With ``alt`` (the chart's message, from
+    :mod:`analysis.present.alt_text`) the PNG is written to ``charts_files/`` beside the page and
+    shown as a markdown image with that ``fig-alt``: Quarto gives an image displayed by a cell
+    its caption as alternative text, and a cell option cannot be computed from the results.
     """
-    from IPython.display import Image, display
-    display(Image(data=png(fig), format="png"))
+    from IPython.display import Image, Markdown, display
+    data = png(fig)
+    if alt is None:
+        display(Image(data=data, format="png"))
+        return
+    path = Path(CHARTS) / (hashlib.blake2b(data, digest_size=10).hexdigest() + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    display(Markdown(f'![]({path.as_posix()}){{fig-alt="{attribute(alt)}"}}'))
+
+
+def attribute(text: str) -> str:
+    """Text as a Pandoc attribute value in double quotes (one line, quotes and backslashes escaped)."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def save(fig: Figure, path: Path | str) -> Path:

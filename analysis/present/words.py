@@ -368,7 +368,9 @@ def segment_section(results: Results, segment_id: int, figure: Path | str | None
         caption = (f"How {what}: each bar is a difference in standard deviations (an effect size; "
                    "0.2 is small, 0.5 clear, 0.8 marked), labelled with what it means.")
         label = "fig-set-aside-group" if aside else f"fig-segment-{segment_id}"
-        parts.append(f"![{md_escape(caption)}]({Path(figure).as_posix()}){{#{label} width=\"100%\"}}")
+        from analysis.present import alt_text, figures  # they import this module
+        alt = figures.attribute(alt_text.segment_traits(results, segment_id))
+        parts.append(f"![{md_escape(caption)}]({Path(figure).as_posix()}){{#{label} width=\"100%\" fig-alt=\"{alt}\"}}")
     parts.append(f"**Pen portrait.** {md_escape(segment['pen_portrait'])}")
     parts.append(f"::: {{.callout-tip}}\n## Recommendation\n\n{md_escape(segment['recommendation']['sentence'])}\n:::")
     return "\n\n".join(parts) + "\n"
