@@ -135,12 +135,15 @@ def missingness(results: Results, top: int = 25) -> Figure:
     pop = results.table("quality_population").set_index("feature")["missing_share"]
     cust = results.table("quality_customers").set_index("feature")["missing_share"].reindex(pop.index)
     order = pop[pop > 0].sort_values(ascending=False).head(top).index[::-1]
-    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f})" for f in order]
     dropped = results.summary["cleaning"]["dropped"]
+    # Dropped features are red *and* say so: colour alone must not carry the message.
+    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f}{', dropped' if f in dropped else ''})"
+              for f in order]
     with _style():
         fig, ax = _subplots(figsize=(WIDTH, 0.26 * len(order) + 1.1))
         y = np.arange(len(order))
-        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population")
+        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population (hatched)",
+                hatch="//", edgecolor="white", linewidth=0)
         ax.barh(y - 0.2, cust[order], height=0.4, color=CUSTOMER_COLOUR, label="Customers")
         ax.set_yticks(y, labels, fontsize=6.5)
         for tick, feature in zip(ax.get_yticklabels(), order):
@@ -175,8 +178,11 @@ def scree(results: Results, first: int = 20) -> Figure:
     with _style():
         fig, (left, right) = _subplots(1, 2, figsize=(WIDTH, 2.7))
         head = table.head(first)
-        left.bar(head["component"], head["variance_ratio"],
-                 color=[NEUTRAL if k else "#c5cbd3" for k in head["kept"]])
+        kept = head["kept"].to_numpy(dtype=bool)
+        left.bar(head["component"][kept], head["variance_ratio"][kept], color=NEUTRAL, label="Kept")
+        left.bar(head["component"][~kept], head["variance_ratio"][~kept], color="#c5cbd3", hatch="..",
+                 edgecolor="#8a939e", linewidth=0, label="Not kept (dotted)")
+        left.legend(loc="upper right")
         left.set_title(f"Each of the first {len(head)} components")
         left.set_xlabel("Component")
         left.set_ylabel("Share of variation")
