@@ -23,7 +23,7 @@ def data_fingerprint(results: Results) -> str:
 def cover_block(results: Results) -> str:
     """Markdown (with raw Typst) for the PDF after its title: edition facts, contents, page break."""
     data = results.summary["data"]
-    kind = "synthetic demonstration data (not real people)" if results.is_demo else "the files named below"
+    kind = "synthetic demonstration data (not real people)" if results.is_demo else "files supplied by the user"
     files = ", ".join(f"{Path(f['path']).name} ({role})" for role, f in data["files"].items())
     facts = [
         f"**Data source:** {md_escape(kind)}: {md_escape(files)}; {number(data['rows']['population'])} people "
