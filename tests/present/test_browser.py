@@ -87,7 +87,8 @@ def test_navbar_leads_to_every_page(page, base_url):
     for text in texts:
         page.locator("nav.navbar a.nav-link", has_text=text).first.click()
         page.wait_for_load_state("networkidle")
-        visited.append(Path(urlsplit(page.url).path).name or "index.html")
+        path = urlsplit(page.url).path
+        visited.append("index.html" if path.endswith("/") else Path(path).name)
         assert page.locator("h1").first.is_visible(), text
     assert sorted(visited) == site_pages(), dict(zip(texts, visited))
     assert page.locator("nav.navbar a[href$='full-report.pdf']").count() == 1
