@@ -157,7 +157,7 @@ def missingness(results: Results, top: int = 25) -> Figure:
         ax.set_xlabel("People with the value missing or unknown")
         ax.set_ylim(-0.7, len(order) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside lower center", ncols=2)  # below the chart: never over a bar
     return fig
 
 
