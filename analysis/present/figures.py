@@ -9,6 +9,7 @@ Nothing here computes results: numbers come from the results folder (``analysis.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import textwrap
 from contextlib import contextmanager
@@ -30,6 +31,8 @@ from analysis.results import Results
 
 WIDTH = 6.5  # inches
 DPI = 200
+# Where pages write the charts they show with alternative text (relative to the page, gitignored).
+CHARTS = "charts_files"
 SET_ASIDE_COLOUR = "#8c8c8c"
 # Seaborn's colour-blind palette, then its dark one, without their greys: grey means set aside.
 SEGMENT_COLOURS = tuple(c for c in (*sns.color_palette("colorblind").as_hex(), *sns.color_palette("dark").as_hex())
@@ -88,15 +91,30 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
-def show(fig: Figure) -> None:
+def show(fig: Figure, alt: str | None = None) -> None:
     """Display a figure on a report page (or in a notebook) as a PNG image.
 
     The image is made here rather than by the notebook's matplotlib backend, so pages look the
     same whatever backend or IPython version runs them; Quarto attaches the cell's ``fig-cap``
-    and ``label`` to it as to any figure.
+    and ``label`` to it as to any figure. With ``alt`` (the chart's message, from
+    :mod:`analysis.present.alt_text`) the PNG is written to ``charts_files/`` beside the page and
+    shown as a markdown image with that ``fig-alt``: Quarto gives an image displayed by a cell
+    its caption as alternative text, and a cell option cannot be computed from the results.
     """
-    from IPython.display import Image, display
-    display(Image(data=png(fig), format="png"))
+    from IPython.display import Image, Markdown, display
+    data = png(fig)
+    if alt is None:
+        display(Image(data=data, format="png"))
+        return
+    path = Path(CHARTS) / (hashlib.blake2b(data, digest_size=10).hexdigest() + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    display(Markdown(f'![]({path.as_posix()}){{fig-alt="{attribute(alt)}"}}'))
+
+
+def attribute(text: str) -> str:
+    """Text as a Pandoc attribute value in double quotes (one line, quotes and backslashes escaped)."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def save(fig: Figure, path: Path | str) -> Path:
@@ -118,12 +136,15 @@ def missingness(results: Results, top: int = 25) -> Figure:
     pop = results.table("quality_population").set_index("feature")["missing_share"]
     cust = results.table("quality_customers").set_index("feature")["missing_share"].reindex(pop.index)
     order = pop[pop > 0].sort_values(ascending=False).head(top).index[::-1]
-    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f})" for f in order]
     dropped = results.summary["cleaning"]["dropped"]
+    # Dropped features are red *and* say so: colour alone must not carry the message.
+    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f}{', dropped' if f in dropped else ''})"
+              for f in order]
     with _style():
         fig, ax = _subplots(figsize=(WIDTH, 0.26 * len(order) + 1.1))
         y = np.arange(len(order))
-        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population")
+        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population (hatched)",
+                hatch="//", edgecolor="white", linewidth=0)
         ax.barh(y - 0.2, cust[order], height=0.4, color=CUSTOMER_COLOUR, label="Customers")
         ax.set_yticks(y, labels, fontsize=6.5)
         for tick, feature in zip(ax.get_yticklabels(), order):
@@ -137,7 +158,7 @@ def missingness(results: Results, top: int = 25) -> Figure:
         ax.set_xlabel("People with the value missing or unknown")
         ax.set_ylim(-0.7, len(order) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside lower center", ncols=2)  # below the chart: never over a bar
     return fig
 
 
@@ -158,8 +179,11 @@ def scree(results: Results, first: int = 20) -> Figure:
     with _style():
         fig, (left, right) = _subplots(1, 2, figsize=(WIDTH, 2.7))
         head = table.head(first)
-        left.bar(head["component"], head["variance_ratio"],
-                 color=[NEUTRAL if k else "#c5cbd3" for k in head["kept"]])
+        kept = head["kept"].to_numpy(dtype=bool)
+        left.bar(head["component"][kept], head["variance_ratio"][kept], color=NEUTRAL, label="Kept")
+        left.bar(head["component"][~kept], head["variance_ratio"][~kept], color="#c5cbd3", hatch="..",
+                 edgecolor="#8a939e", linewidth=0, label="Not kept (dotted)")
+        left.legend(loc="upper right")
         left.set_title(f"Each of the first {len(head)} components")
         left.set_xlabel("Component")
         left.set_ylabel("Share of variation")

@@ -207,7 +207,10 @@ def section(results: Results, entry: dict, figure: Path | str | None = None, lev
         caption = ("How strongly each trait holds: bar length is the standardised difference from the "
                    "population (0.2 small, 0.5 clear, 0.8 marked), always in the direction its label says; "
                    "for yes/no traits the label gives the difference in percentage points.")
-        parts.append(f"![{md_escape(caption)}]({Path(figure).as_posix()}){{#fig-{anchor[4:]} width=\"100%\"}}")
+        from analysis.present import alt_text, figures  # they import this module
+        alt = figures.attribute(alt_text.level_traits(entry))
+        parts.append(f"![{md_escape(caption)}]({Path(figure).as_posix()})"
+                     f"{{#fig-{anchor[4:]} width=\"100%\" fig-alt=\"{alt}\"}}")
     parts.append(f"**Pen portrait.** {portrait(entry)}")
     parts.append(f"::: {{.callout-tip}}\n## Recommendation\n\n{md_escape_keep(recommendation(results, entry))}\n:::")
     return "\n\n".join(parts) + "\n"

@@ -97,8 +97,8 @@ def test_missingness_has_two_bars_per_feature_and_the_drop_limit(res):
     assert any(line.get_xdata()[0] == limit for line in ax.get_lines())
     dropped = set(res.summary["cleaning"]["dropped"])
     for tick in ax.get_yticklabels():
-        is_dropped = tick.get_text().rsplit("(", 1)[-1].rstrip(")") in dropped
-        assert (to_hex(tick.get_color()) == "#b00020") == is_dropped
+        feature, *flag = tick.get_text().rsplit("(", 1)[-1].rstrip(")").split(", ")
+        assert (to_hex(tick.get_color()) == "#b00020") == (feature in dropped) == (flag == ["dropped"])
 
 
 def test_scree_shows_components_and_the_running_total(res):
