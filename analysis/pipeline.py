@@ -38,6 +38,9 @@ from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
 from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
 from analysis.compare.targeting import gains_table, headline
+from analysis import refresh
+from analysis.compare.changes import feature_bins
+from analysis.shell.history import carry_history
 
 
 
@@ -80,6 +83,8 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     check_replaceable(out)
     with atomic_folder(out) as work:
         _analyse(inputs, settings, stages, work, key, fingerprints)
+        with stages.stage("history"):
+            carry_history(out, work, settings.history_keep)
     stages.say(f"results written to {out}")
     return out
 
@@ -128,8 +133,12 @@ class Prepared:
     checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding, notes
 
 
-def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepared:
-    """Load, check and clean both files; the raw tables are released before returning."""
+def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
+            plan: CleaningPlan | None = None) -> Prepared:
+    """Load, check and clean both files; the raw tables are released before returning.
+
+    With ``plan`` (a kept model's) the population is cleaned by it instead of fitting a new one.
+    """
     features = load_features(inputs.feature_summary)
     with stages.stage("load population"):
         population = load_table(inputs.population, features)
@@ -141,7 +150,10 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
     with stages.stage("clean"):  # each raw table is released as soon as it is cleaned
-        plan, pop = fit_cleaning(population.data, features, analysis)
+        if plan is None:
+            plan, pop = fit_cleaning(population.data, features, analysis)
+        else:
+            pop = apply_cleaning(plan, population.data)
         del population
         cust = apply_cleaning(plan, customers.data)
         del customers
@@ -152,20 +164,35 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
 def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
              fingerprints: dict) -> None:
     analysis = settings.analysis
-    prepared = prepare(inputs, analysis, stages)
+    previous = refresh.load_previous(settings.results)
+    kept = refresh.kept_model(settings.keep_model, previous)  # None: fit a new model
+    prepared = prepare(inputs, analysis, stages, plan=kept.plan if kept else None)
     features, plan, pop, cust = prepared.features, prepared.plan, prepared.pop, prepared.cust
     columns = {c.name: c for c in plan.columns}
     with stages.stage("scale, fill missing, PCA"):
-        reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
+        reducer, scores = (kept.reducer, None) if kept else fit_reducer(pop.matrix, pop.kept,
+                                                                         analysis.variance_target, analysis.seed)
     with stages.stage("choose k"):
         k_range = range(analysis.k_min, analysis.k_max + 1)
-        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say)
+        selection = (refresh.kept_selection(previous) if kept else
+                     select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say))
     with stages.stage("final clustering"):
-        kmeans = fit_final(scores, selection.k, seed=analysis.seed)
+        kmeans = kept.kmeans if kept else fit_final(scores, selection.k, seed=analysis.seed)
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
-        pop_labels[pop.kept] = kmeans.labels_  # fit_final fitted exactly these rows
+        if kept:
+            pop_labels = assign_segments(reducer, kmeans, pop)
+        else:
+            pop_labels[pop.kept] = kmeans.labels_  # fit_final fitted exactly these rows
         cust_labels = assign_segments(reducer, kmeans, cust)
         del scores
+    with stages.stage("match segments to the previous run"):
+        previous_model = kept or (previous.model() if previous else None)
+        matched = (None if kept or previous_model is None else
+                   refresh.match_segments(previous_model, pop_labels, selection.k, plan, pop, inputs))
+        if matched:
+            refresh.relabel(kmeans, matched[1], pop_labels, cust_labels)
+        previous_of = ({i: i for i in range(selection.k)} if kept else
+                       {matched[1][n]: p for n, p in matched[0].previous_of.items()} if matched else None)
     with stages.stage("compare customers"):
         segments = [SET_ASIDE, *range(selection.k)]
         comparison = compare_segments(pop_labels, cust_labels, segments=segments)
@@ -178,6 +205,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         traits = trait_table(pop.matrix, pop_labels, columns)
         names = segment_names(traits, list(range(selection.k)))
         names[SET_ASIDE] = "Set aside: too much missing data"
+        if previous_of and previous_model is not None:
+            names = refresh.carry_names(names, previous_model.names, previous_of)
         model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
         segments_json = _segments(comparison, traits, names)
         centroids = reducer.back_to_features(kmeans.cluster_centers_)
@@ -199,6 +228,13 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "labels_population": pd.DataFrame({"segment": pop_labels}),
             "labels_customers": pd.DataFrame({"segment": cust_labels}),
         }
+        fingerprint = refresh.data_fingerprint(fingerprints)
+        levels = refresh.category_levels(plan)
+        changes, change_tables = refresh.changes(
+            previous, "keep-model" if kept else "refit", previous_of, matched[0] if matched else None,
+            bool(previous_model) and not refresh.same_schema(previous_model.plan, plan),
+            comparison.reset_index(), pop.quality.reset_index(), pop, levels, fingerprint)
+        tables.update(change_tables, feature_bins=feature_bins(pop.matrix), category_levels=levels)
         (work / "tables").mkdir()
         for name, table in tables.items():
             table.to_parquet(work / "tables" / f"{name}.parquet", index=False)
@@ -207,7 +243,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "cache_key": key,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": _versions(),
-            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
+            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints, "fingerprint": fingerprint,
                      "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
                      "checks": prepared.checks, "note": inputs.note},
             "settings": dataclasses.asdict(analysis),
@@ -222,6 +258,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "targeting": {"segments": head.segments, "population_share": head.population_share,
                           "customer_share": head.customer_share, "headline": head.text},
             "timings": dict(stages.seconds),
+            "changes": changes,
         }
         write_json(work / RESULTS_FILE, summary)
 

@@ -114,10 +114,13 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, help="force the number of segments")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
+    parser.add_argument("--keep-model", action="store_true", default=None,
+                        help="after a data refresh: score the new data with the previous run's model "
+                             "instead of fitting a new one (segments keep their ids exactly)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("population", "customers", "feature_summary", "k", "seed", "results")
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "keep_model")
     return load_settings({key: getattr(args, key, None) for key in keys})
 
 
