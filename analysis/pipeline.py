@@ -233,7 +233,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         changes, change_tables = refresh.changes(
             previous, "keep-model" if kept else "refit", previous_of, matched[0] if matched else None,
             bool(previous_model) and not refresh.same_schema(previous_model.plan, plan),
-            comparison.reset_index(), pop.quality.reset_index(), pop, levels, fingerprint)
+            comparison.reset_index(), pop.quality.reset_index(), pop, plan, fingerprint)
         tables.update(change_tables, feature_bins=feature_bins(pop.matrix), category_levels=levels)
         (work / "tables").mkdir()
         for name, table in tables.items():

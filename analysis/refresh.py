@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
-from analysis.compare.changes import (feature_psi, new_categories, psi_band, quality_drift, refit_reasons,
+from analysis.compare.changes import (FEATURE_COLUMNS, feature_psi, new_categories, psi_band, quality_drift, refit_reasons,
                                       segment_psi, segment_shifts)
 from analysis.constants import MODEL_FILE, PSI_MAJOR, PSI_MODERATE, RESULTS_FILE, SET_ASIDE, TABLES_FOLDER
 from analysis.errors import InputError
@@ -154,7 +154,7 @@ def carry_names(names: dict[int, str], previous_names: dict, previous_of: dict) 
 
 def changes(previous: Previous | None, mode: str, previous_of: dict | None, matching: Matching | None,
             schema_changed: bool, comparison: pd.DataFrame, quality: pd.DataFrame,
-            pop: CleanedTable, plan_levels: pd.DataFrame, fingerprint: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+            pop: CleanedTable, plan: CleaningPlan, fingerprint: str) -> tuple[dict, dict[str, pd.DataFrame]]:
     """The ``changes`` section of results.json and its tables, comparing this run with ``previous``."""
     if previous is None:
         return {"first_report": True, "mode": "first", "fingerprint": fingerprint, "previous": None}, {}
@@ -167,26 +167,27 @@ def changes(previous: Previous | None, mode: str, previous_of: dict | None, matc
     seg_psi = segment_psi(shifts)
     cust_psi = segment_psi(shifts, "customer_share")
     bins = previous.table("feature_bins")
-    features = (feature_psi(bins, pop.matrix) if bins is not None
-                else pd.DataFrame(columns=["column", "psi", "band", "missing_before", "missing_after"]))
+    sources = {c.name: c.source for c in plan.columns}
+    features = feature_psi(bins, pop.matrix, sources) if bins is not None else pd.DataFrame(columns=FEATURE_COLUMNS)
     prev_quality = previous.table("quality_population")
     rows_before = int(prev_summary["data"]["rows"]["population"])
     drift = quality_drift(prev_quality, quality, rows_before, len(pop.set_aside))
     prev_levels = previous.table("category_levels")
-    categories = new_categories(prev_levels, plan_levels) if prev_levels is not None else []
+    categories = new_categories(prev_levels, category_levels(plan)) if prev_levels is not None else []
     reasons = refit_reasons(seg_psi, features, schema_changed, categories, shifts)
     section = {
         "first_report": False, "mode": mode, "fingerprint": fingerprint,
         "previous": {"created": prev_summary["created"], "fingerprint": previous.fingerprint,
-                     "cache_key": prev_summary["cache_key"], "segments": len(prev_summary["segments"])},
+                     "cache_key": prev_summary["cache_key"], "segments": sum(s["id"] != SET_ASIDE for s in prev_summary["segments"]),
+                     "names": {str(s["id"]): s["name"] for s in prev_summary["segments"]}},
         "schema_changed": schema_changed,
         "matching": matching.to_dict() if matching is not None else None,
         "segments": _records(shifts),
         "psi": {"thresholds": {"moderate": PSI_MODERATE, "major": PSI_MAJOR},
                 "segments": seg_psi, "segments_band": psi_band(seg_psi),
                 "customers": cust_psi, "customers_band": psi_band(cust_psi),
-                "features_moderate": features.loc[features["band"] == "moderate", "column"].tolist(),
-                "features_major": features.loc[features["band"] == "major", "column"].tolist(),
+                "features_moderate": _unique(features.loc[features["band"] == "moderate", "feature"]),
+                "features_major": _unique(features.loc[features["band"] == "major", "feature"]),
                 "features_max": float(features["psi"].max()) if len(features) else None},
         "quality": {
             "missing_changed": _records(drift.loc[drift["missing_flag"], ["feature", "missing_before", "missing_after"]]),
@@ -199,7 +200,7 @@ def changes(previous: Previous | None, mode: str, previous_of: dict | None, matc
         "segments_vanished": [_plain(s) for s in shifts.loc[shifts["status"] == "vanished", "previous_segment"]],
         "refit_recommended": bool(reasons), "reasons": reasons,
     }
-    tables = {"changes_segments": shifts.astype({"segment": "Int64", "previous_segment": "Int64"}),
+    tables = {"changes_segments": shifts,
               "changes_features": features, "changes_quality": drift}
     return section, tables
 
@@ -208,6 +209,10 @@ def category_levels(plan: CleaningPlan) -> pd.DataFrame:
     """The one-hot levels of every category column, stored so the next run can spot new ones."""
     rows = [(column, str(level)) for column, levels in plan.levels.items() for level in levels]
     return pd.DataFrame(rows, columns=["column", "level"])
+
+
+def _unique(values: pd.Series) -> list[str]:
+    return list(dict.fromkeys(values.tolist()))
 
 
 def _records(table: pd.DataFrame) -> list[dict]:

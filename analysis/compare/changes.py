@@ -27,6 +27,7 @@ N_BINS = 10  # other columns: deciles of this run
 MIN_MISSING_CHANGE = 0.01  # a missing-share change must also be at least 1 point to be flagged
 MIN_OUT_OF_RANGE_CHANGE = 0.001  # out-of-range codes: 0.1 point
 MISSING_BIN = -1
+FEATURE_COLUMNS = ["column", "feature", "psi", "band", "missing_before", "missing_after"]
 
 # The reason codes of the refit recommendation (the presentation layer words them).
 REASONS = ("segments_psi_major", "features_psi_major", "schema_changed", "new_categories",
@@ -68,7 +69,7 @@ def segment_shifts(previous: pd.DataFrame, current: pd.DataFrame,
     for segment in prev.index:
         if segment not in matched:
             rows.append(_shift_row(None, segment, prev.loc[segment], None))
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).astype({"segment": "Int64", "previous_segment": "Int64"})
     before_n = (previous["population_count"].sum(), previous["customer_count"].sum())
     after_n = (current["population_count"].sum(), current["customer_count"].sum())
     var = (_log_index_var(table["customer_count_before"], before_n[1], table["population_count_before"], before_n[0])
@@ -140,8 +141,14 @@ def _bin_shares(values: np.ndarray, upper: np.ndarray) -> np.ndarray:
     return np.concatenate([[missing.sum()], counts[: len(upper)]]) / total
 
 
-def feature_psi(previous_bins: pd.DataFrame, matrix: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
-    """PSI per column present in both runs, this run binned on the previous run's edges."""
+def feature_psi(previous_bins: pd.DataFrame, matrix: pd.DataFrame, sources: Mapping[str, str] | None = None,
+                rows: np.ndarray | None = None) -> pd.DataFrame:
+    """PSI per column present in both runs, this run binned on the previous run's edges.
+
+    ``sources`` names the input feature each column comes from (a one-hot column's category
+    column), reported as ``feature``.
+    """
+    sources = sources or {}
     out = []
     for name, bins in previous_bins.groupby("column", sort=False):
         if name not in matrix.columns:
@@ -152,9 +159,9 @@ def feature_psi(previous_bins: pd.DataFrame, matrix: pd.DataFrame, rows: np.ndar
         bins = bins.sort_values("bin")
         now = _bin_shares(values, bins["upper"].to_numpy()[1:])
         value = psi(bins["share"].to_numpy(), now)
-        out.append({"column": name, "psi": value, "band": psi_band(value),
+        out.append({"column": name, "feature": sources.get(name, name), "psi": value, "band": psi_band(value),
                     "missing_before": float(bins["share"].iloc[0]), "missing_after": float(now[0])})
-    return pd.DataFrame(out, columns=["column", "psi", "band", "missing_before", "missing_after"])
+    return pd.DataFrame(out, columns=FEATURE_COLUMNS)
 
 
 def quality_drift(previous: pd.DataFrame, current: pd.DataFrame, rows_before: int, rows_after: int,
@@ -168,11 +175,12 @@ def quality_drift(previous: pd.DataFrame, current: pd.DataFrame, rows_before: in
     prev = previous.set_index("feature")
     cur = current.set_index("feature")
     common = [f for f in cur.index if f in prev.index]
-    table = pd.DataFrame({"feature": common,
-                          "missing_before": prev.loc[common, "missing_share"].to_numpy(dtype=float),
-                          "missing_after": cur.loc[common, "missing_share"].to_numpy(dtype=float),
-                          "out_of_range_before": prev.loc[common, "out_of_range"].to_numpy(dtype=float) / rows_before,
-                          "out_of_range_after": cur.loc[common, "out_of_range"].to_numpy(dtype=float) / rows_after})
+    table = pd.DataFrame({"feature": common})
+    for when, quality, rows in (("before", prev, rows_before), ("after", cur, rows_after)):
+        out_of_range = quality.loc[common, "out_of_range"].to_numpy(dtype=float) / rows
+        # missing proper (empty or coded missing); codes out of range are counted apart
+        table[f"missing_{when}"] = quality.loc[common, "missing_share"].to_numpy(dtype=float) - out_of_range
+        table[f"out_of_range_{when}"] = out_of_range
     for kind, minimum in (("missing", MIN_MISSING_CHANGE), ("out_of_range", MIN_OUT_OF_RANGE_CHANGE)):
         p = _two_proportion_p(table[f"{kind}_before"].to_numpy(), rows_before,
                               table[f"{kind}_after"].to_numpy(), rows_after)
