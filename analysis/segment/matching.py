@@ -54,11 +54,13 @@ class Matching:
 def cross_table(previous_labels: np.ndarray, new_labels: np.ndarray,
                 previous_ids: Sequence[Hashable], new_ids: Sequence[Hashable]) -> pd.DataFrame:
     """People per (new segment, previous segment); rows outside the given ids are ignored."""
-    table = pd.crosstab(pd.Categorical(np.asarray(new_labels), categories=list(new_ids)),
-                        pd.Categorical(np.asarray(previous_labels), categories=list(previous_ids)),
-                        dropna=False)
-    table.index.name, table.columns.name = "new", "previous"
-    return table.reindex(index=list(new_ids), columns=list(previous_ids), fill_value=0)
+    new_at = pd.Index(list(new_ids)).get_indexer(np.asarray(new_labels))
+    prev_at = pd.Index(list(previous_ids)).get_indexer(np.asarray(previous_labels))
+    both = (new_at >= 0) & (prev_at >= 0)
+    counts = np.zeros((len(new_ids), len(previous_ids)), dtype=np.int64)
+    np.add.at(counts, (new_at[both], prev_at[both]), 1)
+    return pd.DataFrame(counts, index=pd.Index(list(new_ids), name="new"),
+                        columns=pd.Index(list(previous_ids), name="previous"))
 
 
 def match_by_membership(previous_labels: np.ndarray, new_labels: np.ndarray,
