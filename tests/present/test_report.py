@@ -275,3 +275,9 @@ def test_quarto_renders_site_and_pdf(tmp_path, small_results):
     pdf = site / "report" / "full-report.pdf"
     assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
     assert (site / "index.html").is_file()
+
+
+def test_changes_page_says_first_report_without_a_previous_run(executed):
+    for page in ("changes.qmd", "index.qmd"):
+        text = plain("".join(output_text(cell) for cell in executed[page].cells))
+        assert "first report" in text
