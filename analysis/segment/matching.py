@@ -86,15 +86,14 @@ def final_ids(matching: Matching, new_ids: Sequence[int]) -> dict[int, int]:
 
     A matched segment takes its previous id; new segments take the ids left over, those never
     used before first, so a vanished segment's id is reused only when nothing else is free.
+    When there are fewer segments than before, a matched segment whose previous id is beyond
+    the new range is renumbered too (it keeps its name; ``previous_of`` still links the two).
     """
-    taken = {p for p in matching.previous_of.values() if p is not None}
+    valid = set(new_ids)
+    keeps = {new: int(prev) for new, prev in matching.previous_of.items() if prev is not None and prev in valid}
     vanished = set(matching.vanished)
-    free = sorted((i for i in new_ids if i not in taken), key=lambda i: (i in vanished, i))
-    out: dict[int, int] = {}
-    for new in new_ids:
-        prev = matching.previous_of[new]
-        out[new] = int(prev) if prev is not None else free.pop(0)
-    return out
+    free = sorted((i for i in new_ids if i not in set(keeps.values())), key=lambda i: (i in vanished, i))
+    return {new: keeps[new] if new in keeps else free.pop(0) for new in new_ids}
 
 
 def carry_codes(matching: Matching, previous_codes: dict[Hashable, str],

@@ -55,3 +55,12 @@ def test_codes_carry_over_and_new_codes_do_not_reuse_old_ones():
     groups = carry_codes(match_by_membership(np.repeat([0, 1], 10), np.repeat([0, 1], 10), [0, 1], [0, 1]),
                          {0: "A", 1: "B"}, {0: "B", 1: "A"})
     assert groups == {0: "A", 1: "B"}
+
+
+def test_fewer_segments_than_before_stay_numbered_from_zero():
+    before = np.repeat([0, 1, 2], 100)
+    after = np.repeat([0, 1], [200, 100])  # previous 0 and 1 merged; previous 2 is now segment 1
+    m = match_by_membership(before, after, [0, 1, 2], [0, 1])
+    assert m.previous_of[1] == 2
+    ids = final_ids(m, [0, 1])
+    assert sorted(ids.values()) == [0, 1]
