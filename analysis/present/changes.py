@@ -105,7 +105,7 @@ def segments_table(results: Results) -> str:
 
 def _arrow(table: pd.DataFrame, column: str, i: int, fmt) -> str:
     """'16.7% → 16.6%': the value before and after."""
-    return f"{fmt(table[column + '_before'].iloc[i])} → {fmt(table[column + '_after'].iloc[i])}"
+    return f"{fmt(table[column + '_before'].iloc[i])}\u00a0→\u00a0{fmt(table[column + '_after'].iloc[i])}"
 
 
 def _pct(value: float) -> str:
