@@ -45,6 +45,9 @@ from analysis.shell.lock import claim_folder
 from analysis.shell.store import (atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint,
                                   file_stats, write_json)
 from analysis.compare.targeting import gains_table, headline
+from analysis import refresh
+from analysis.compare.changes import feature_bins
+from analysis.shell.history import carry_history
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
@@ -64,6 +67,8 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
         check_replaceable(out)
         with atomic_folder(out) as work:
             _analyse(inputs, settings, stages, work, key, fingerprints)
+            with stages.stage("history"):
+                carry_history(out, work, settings.history_keep)
             check_unchanged(inputs.paths(), stats, fingerprints)
     stages.say(f"results written to {out}")
     return out
@@ -114,8 +119,12 @@ class Prepared:
     checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding
 
 
-def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepared:
-    """Load, check and clean both files; the raw tables are released before returning."""
+def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
+            plan: CleaningPlan | None = None) -> Prepared:
+    """Load, check and clean both files; the raw tables are released before returning.
+
+    With ``plan`` (a kept model's) the population is cleaned by it instead of fitting a new one.
+    """
     features = load_features(inputs.feature_summary)
     with stages.stage("load population"):
         population = load_table(inputs.population, features)
@@ -127,7 +136,10 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
     with stages.stage("clean"):  # each raw table is released as soon as it is cleaned
-        plan, pop = fit_cleaning(population.data, features, analysis)
+        if plan is None:
+            plan, pop = fit_cleaning(population.data, features, analysis)
+        else:
+            pop = apply_cleaning(plan, population.data)
         del population
         cust = apply_cleaning(plan, customers.data)
         del customers
@@ -138,21 +150,36 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
 def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
              fingerprints: dict) -> None:
     analysis = settings.analysis
-    prepared = prepare(inputs, analysis, stages)
+    previous = refresh.load_previous(settings.results)
+    kept = refresh.kept_model(settings.keep_model, previous)  # None: fit a new model
+    prepared = prepare(inputs, analysis, stages, plan=kept.plan if kept else None)
     features, plan, pop, cust = prepared.features, prepared.plan, prepared.pop, prepared.cust
     columns = {c.name: c for c in plan.columns}
     with stages.stage("scale, fill missing, PCA"):
-        reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
+        if kept:
+            reducer = kept.reducer
+            scores = reducer.transform(pop.matrix.to_numpy(), pop.kept)
+        else:
+            reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
     forced_groups = analysis.groups if analysis.groups is not None else analysis.k
     with stages.stage("choose k"):
         k_range = range(analysis.k_min, analysis.k_max + 1)
-        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=forced_groups, progress=stages.say)
+        selection = (refresh.kept_selection(previous) if kept else
+                     select_k(scores, k_range, seed=analysis.seed, forced_k=forced_groups, progress=stages.say))
+    previous_model = kept or (previous.model() if previous else None)
+    before = None if kept else refresh.previous_types(previous_model, plan, pop, inputs)
     with stages.stage("types and groups"):
-        n_groups = group_count(selection.k, forced_groups)
-        n_types = type_count(n_groups, analysis.types)
-        levels, kept_types = fit_levels(scores, n_groups, n_types, seed=analysis.seed,
-                                        forced_types=analysis.types is not None,
-                                        forced_groups=forced_groups is not None)
+        if kept:  # the previous model scores the new rows: no refit
+            levels = kept.levels
+            kept_types = levels.kmeans.predict(scores).astype(np.int16)
+        else:
+            n_groups = group_count(selection.k, forced_groups)
+            n_types = type_count(n_groups, analysis.types)
+            levels, kept_types = fit_levels(scores, n_groups, n_types, seed=analysis.seed,
+                                            forced_types=analysis.types is not None,
+                                            forced_groups=forced_groups is not None,
+                                            start=None if analysis.types is not None else
+                                            refresh.start_centres(before, scores, pop.kept))
         kmeans = levels.kmeans
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
         pop_labels[pop.kept] = kept_types  # fit_levels labelled exactly these rows
@@ -160,6 +187,10 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         pop_groups, cust_groups = levels.groups_of(pop_labels), levels.groups_of(cust_labels)
         distinctness = _distinctness(scores, kept_types, levels, analysis.seed)
         del scores
+    with stages.stage("match segments to the previous run"):
+        matched = None if before is None else refresh.match_levels(previous_model, levels, before, pop_labels)
+        previous_of = ({i: i for i in range(levels.n_types)} if kept else
+                       matched.types.previous_of if matched else None)
     with stages.stage("compare customers"):
         segments = [SET_ASIDE, *range(levels.n_types)]
         comparison = compare_segments(pop_labels, cust_labels, segments=segments)
@@ -177,6 +208,11 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         group_names = unique_names(_effects(group_traits, range(levels.n_groups)), taken)
         names = unique_names(_effects(traits, range(levels.n_types)), taken)
         names[SET_ASIDE] = group_names[SET_ASIDE] = "Set aside: too much missing data"
+        if kept:
+            names, group_names = dict(kept.names), dict(kept.group_names)
+        elif matched:  # a refit keeps the codes and names of the segments it found again
+            names = refresh.carry_names(names, previous_model.names, matched.types.previous_of)
+            group_names = refresh.carry_names(group_names, previous_model.group_names, matched.groups.previous_of)
         model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key,
                       levels, group_names, group_comparison["index"].astype(float).to_dict())
         type_group = {t: int(g) for t, g in enumerate(levels.type_group)}
@@ -211,6 +247,13 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "labels_population": pd.DataFrame({"segment": pop_labels, "group": pop_groups}),
             "labels_customers": pd.DataFrame({"segment": cust_labels, "group": cust_groups}),
         }
+        fingerprint = refresh.data_fingerprint(fingerprints)
+        changes, change_tables = refresh.changes(
+            previous, "keep-model" if kept else "refit", previous_of, matched.types if matched else None,
+            bool(previous_model) and not refresh.same_schema(previous_model.plan, plan),
+            comparison.reset_index(), pop.quality.reset_index(), pop, plan, fingerprint)
+        tables.update(change_tables, feature_bins=feature_bins(pop.matrix),
+                      category_levels=refresh.category_levels(plan))
         (work / "tables").mkdir()
         for name, table in tables.items():
             table.to_parquet(work / "tables" / f"{name}.parquet", index=False)
@@ -219,7 +262,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "cache_key": key,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "versions": _versions(),
-            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
+            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints, "fingerprint": fingerprint,
                      "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
                      "checks": prepared.checks},
             "settings": dataclasses.asdict(analysis),
@@ -239,6 +282,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "targeting": {"level": "types", "segments": head.segments, "population_share": head.population_share,
                           "customer_share": head.customer_share, "top": head.top},
             "timings": dict(stages.seconds),
+            "changes": changes,
         }
         write_json(work / RESULTS_FILE, summary)
 

@@ -24,6 +24,10 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     [output]
     results = "_results"
 
+    [refresh]
+    keep_model = false          # true: score a new delivery with the previous model (no refit)
+    history_keep = 12           # how many runs the results folder's history keeps
+
 Relative paths in the file are resolved against the file's folder.
 """
 from __future__ import annotations
@@ -46,6 +50,7 @@ _SECTIONS = {
                  "variance_target", "k_min", "k_max", "demo_population", "demo_customers",
                  "groups", "types"),
     "output": ("results",),
+    "refresh": ("keep_model", "history_keep"),
 }
 _PATHS = ("population", "customers", "feature_summary", "results")
 
@@ -96,6 +101,8 @@ class Settings:
     results: Path = Path("_results")
     demo_population: int = REAL_POPULATION
     demo_customers: int = REAL_CUSTOMERS
+    keep_model: bool = False  # score with the previous run's model instead of refitting
+    history_keep: int = 12  # runs kept in <results>/history
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
 
     @property
@@ -170,6 +177,13 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
             top[key] = cwd / value
         elif key in ("demo_population", "demo_customers"):
             top[key] = _coerce(key, value, "int")
+        elif key == "history_keep":
+            top[key] = _coerce(key, value, "int")
+            if top[key] < 1:
+                raise InputError("the setting history_keep is out of range", column=key,
+                                 expected="an integer of at least 1")
+        elif key == "keep_model":
+            top[key] = _flag(key, value)
     settings = Settings(**top, analysis=AnalysisSettings(**analysis))
     if (settings.population is None) != (settings.customers is None):
         missing = "customers" if settings.customers is None else "population"
@@ -186,6 +200,18 @@ def _coerce(key: str, value: Any, kind: str) -> Any:
     except (TypeError, ValueError):
         raise InputError(f"the setting {key} is {value!r}", column=key,
                          expected="an integer" if target is int else "a number") from None
+
+
+def _flag(key: str, value: Any) -> bool:
+    """A yes/no setting from TOML (a boolean), the environment or a flag (1/0, true/false, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise InputError(f"the setting {key} is {value!r}", column=key, expected="true or false")
 
 
 def replace_analysis(settings: Settings, **changes: Any) -> Settings:

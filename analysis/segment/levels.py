@@ -33,7 +33,9 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from analysis.constants import SET_ASIDE
-from analysis.segment.kselect import _nearest, fit_final
+from threadpoolctl import threadpool_limits
+
+from analysis.segment.kselect import MAX_THREADS, _nearest, fit_final
 
 GROUPS_MIN, GROUPS_MAX = 4, 9
 TYPES_PER_GROUP = 3
@@ -101,11 +103,27 @@ def type_count(groups: int, forced: int | None) -> int:
 
 
 def fit_levels(scores: np.ndarray, groups: int, types: int, seed: int = 0,
-               forced_types: bool = False, forced_groups: bool = False) -> tuple[Levels, np.ndarray]:
-    """Fit types and nest them in groups; returns the levels and the type label of every row."""
+               forced_types: bool = False, forced_groups: bool = False,
+               start: np.ndarray | None = None) -> tuple[Levels, np.ndarray]:
+    """Fit types and nest them in groups; returns the levels and the type label of every row.
+
+    ``start`` (one row per type) begins k-means at given centres instead of fresh k-means++
+    starts: after a data refresh, the previous run's types as they fall on the new data. On data
+    with weak structure fresh starts find a different but equally good set of types (fits from
+    two seeds agree at ARI ~0.6), so codes could not be kept; from the previous types, Lloyd's
+    iterations still move every centre to the new data's optimum, a type that no longer exists
+    drifts away and is flagged new by the membership matching.
+    """
+    if start is not None:
+        types = len(start)
     if not 2 <= groups < types:
         raise ValueError(f"need 2 <= groups < types, got {groups} groups and {types} types")
-    kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE)
+    if start is None:
+        kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE)
+    else:
+        with threadpool_limits(limits=MAX_THREADS, user_api="openmp"):
+            kmeans = KMeans(n_clusters=types, init=np.asarray(start, dtype=scores.dtype), n_init=1,
+                            random_state=seed).fit(scores)
     centres, labels = kmeans.cluster_centers_, kmeans.labels_
     if not forced_types:
         centres, labels = _dissolve_small(scores, centres, labels)

@@ -119,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"population rows (default {REAL_POPULATION:,})")
     demo.add_argument("--customers", type=int, default=REAL_CUSTOMERS,
                       help=f"customer rows (default {REAL_CUSTOMERS:,})")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, help="random seed (default 0; with --refresh-of, the previous seed + 1)")
+    demo.add_argument("--refresh-of", type=Path, metavar="DIR",
+                      help="write a later delivery of the demo data in DIR, with planted changes "
+                           "(recorded in its planted_truth.json); sizes come from DIR")
+    demo.add_argument("--unchanged", action="store_true",
+                      help="with --refresh-of: a fresh sample of the same population, nothing planted")
     demo.set_defaults(handler=_demo_data)
 
     run = sub.add_parser("run", help="run the analysis (cached) and write the results folder")
@@ -152,10 +157,13 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--types", type=int, help="force the number of types (default: 3 per group, 12-40)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
+    parser.add_argument("--keep-model", action="store_true", default=None,
+                        help="after a data refresh: score the new data with the previous run's model "
+                             "instead of fitting a new one (segments keep their ids exactly)")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "groups", "types")
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "groups", "types", "keep_model")
     return load_settings({key: getattr(args, key, None) for key in keys})
 
 
@@ -166,9 +174,16 @@ def _stages(args: argparse.Namespace) -> Stages:
 def _demo_data(args: argparse.Namespace) -> int:
     from analysis.demo.synthetic import generate
     stages = _stages(args)
+    if args.refresh_of is not None:
+        from analysis.demo.refresh import generate_refresh
+        with (_on_failure(f"{args.out} was left as it was."),
+              stages.stage(f"generate a later delivery of {args.refresh_of} into {args.out}")):
+            generate_refresh(args.refresh_of, args.out, seed=args.seed, planted=not args.unchanged)
+        return 0
     with (_on_failure(f"{args.out} was left as it was."),
           stages.stage(f"generate {args.population:,} + {args.customers:,} rows into {args.out}")):
-        generate(args.out, population=args.population, customers=args.customers, seed=args.seed)
+        generate(args.out, population=args.population, customers=args.customers,
+                 seed=0 if args.seed is None else args.seed)
     return 0
 
 

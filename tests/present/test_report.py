@@ -276,3 +276,9 @@ def test_prerender_runs_the_cached_analysis_where_the_pages_look(tmp_path, monke
     assert results_folder().resolve() == (tmp_path / "out" / "results").resolve()
     monkeypatch.setenv("SEGMENTS_RESULTS", "elsewhere")  # a user setting: relative to the project root
     assert results_folder().resolve() == (tmp_path / "elsewhere").resolve()
+
+
+def test_changes_page_says_first_report_without_a_previous_run(executed):
+    for page in ("changes.qmd", "index.qmd"):
+        text = plain("".join(output_text(cell) for cell in executed[page].cells))
+        assert "first report" in text

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import pipeline
+from analysis import refresh as refresh_module
 from analysis.shell.cli import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, main
 from analysis.constants import MODEL_FILE, RESULTS_FILE
 from damage import Files, valid_files, write_files
@@ -91,6 +92,20 @@ def test_failed_refresh_keeps_previous_results(previous, monkeypatch, capsys, er
     assert f"The previous results in {out} were kept." in err
     assert snapshot(out) == before
     assert leftovers(out.parent) == []
+
+
+@pytest.mark.parametrize("mode", [(), ("--keep-model",)])
+def test_interrupted_refresh_keeps_results_and_history(previous, monkeypatch, mode):
+    """Ctrl-C while comparing with the previous run (either mode): results and history untouched."""
+    paths, out, before = previous
+    assert any(name.startswith("history/") for name in before)
+    refresh(paths["population"])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(refresh_module, "changes", interrupted)
+    assert run_cli(paths, out, *mode) == EXIT_INTERRUPTED
+    assert snapshot(out) == before and leftovers(out.parent) == []
 
 
 @pytest.mark.slow
