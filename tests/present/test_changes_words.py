@@ -47,7 +47,7 @@ def test_what_changed_in_words(tmp_path):
     overview = changed.overview(res)
     assert "`aaaa`" in overview and "**Recommendation: refit.** The mix of segments" in overview
     table = changed.segments_table(res)
-    assert "1: Students (new)" in table and "1: Pensioners (vanished)" in table
+    assert "1 · Students (new)" in table and "Pensioners (vanished)" in table
     assert "new" in table and "vanished" in table
     drift = changed.drift_text(res)
     assert "PSI 0.310, a major shift" in drift and "moderate shift in FINANZTYP" in drift
