@@ -38,6 +38,7 @@ from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
 from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
 from analysis.compare.targeting import gains_table, headline
+from analysis.target.lookalike import LookalikeModel, fit_lookalike
 
 
 
@@ -51,6 +52,7 @@ class Model:
     names: dict[int, str]
     index: dict[int, float]
     cache_key: str
+    lookalike: LookalikeModel | None = None  # resemblance to customers, person by person
 
     def assign(self, cleaned: CleanedTable) -> np.ndarray:
         """Segment per row: -1 for set-aside rows, else the nearest population centre."""
@@ -174,11 +176,15 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         # stays in the gains table and in every share, but is not picked as a target.
         mailing = gains_table(comparison.drop(index=SET_ASIDE))
         head = headline(mailing)
+    with stages.stage("lookalike score"):
+        look = fit_lookalike(plan, reducer, pop, cust, pop_labels, mailing, head.population_share,
+                             analysis.lookalike_sample, analysis.lookalike_indicators, analysis.seed)
     with stages.stage("profiles"):
         traits = trait_table(pop.matrix, pop_labels, columns)
         names = segment_names(traits, list(range(selection.k)))
         names[SET_ASIDE] = "Set aside: too much missing data"
-        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
+        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key,
+                      lookalike=look.model)
         segments_json = _segments(comparison, traits, names)
         centroids = reducer.back_to_features(kmeans.cluster_centers_)
         centroids.insert(0, "segment", range(selection.k))
@@ -198,6 +204,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),
             "labels_population": pd.DataFrame({"segment": pop_labels}),
             "labels_customers": pd.DataFrame({"segment": cust_labels}),
+            **look.tables,
         }
         (work / "tables").mkdir()
         for name, table in tables.items():
@@ -221,6 +228,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                            "interval": "Katz log-ratio"},
             "targeting": {"segments": head.segments, "population_share": head.population_share,
                           "customer_share": head.customer_share, "headline": head.text},
+            "lookalike": look.facts,
             "timings": dict(stages.seconds),
         }
         write_json(work / RESULTS_FILE, summary)

@@ -18,6 +18,8 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     variance_target = 0.8
     k_min = 2
     k_max = 15
+    lookalike_sample = 10000    # rows per table for the lookalike score
+    lookalike_indicators = false
 
     [output]
     results = "_results"
@@ -41,7 +43,8 @@ ENV_PREFIX = "SEGMENTS_"
 _SECTIONS = {
     "data": ("population", "customers", "feature_summary"),
     "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
-                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers"),
+                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers",
+                 "lookalike_sample", "lookalike_indicators"),
     "output": ("results",),
 }
 _PATHS = ("population", "customers", "feature_summary", "results")
@@ -58,6 +61,8 @@ class AnalysisSettings:
     variance_target: float = 0.80  # keep the PCA components that explain 80% of variance
     k_min: int = 2
     k_max: int = 15
+    lookalike_sample: int = 10_000  # rows drawn per table for the lookalike model (a quarter held out)
+    lookalike_indicators: bool = False  # give the lookalike model "value missing" columns
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,6 +71,7 @@ class AnalysisSettings:
             (0 < self.row_missing_threshold <= 1, "row_missing_threshold", "a share between 0 and 1"),
             (0 < self.variance_target <= 1, "variance_target", "a share between 0 and 1"),
             (2 <= self.k_min < self.k_max, "k_min/k_max", "2 <= k_min < k_max"),
+            (self.lookalike_sample >= 100, "lookalike_sample", "an integer of at least 100"),
         ]
         for ok, name, expected in checks:
             if not ok:
@@ -166,12 +172,25 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
 
 def _coerce(key: str, value: Any, kind: str) -> Any:
     """Turn strings from the environment or CLI into the setting's type."""
+    if "bool" in str(kind):
+        return _flag(key, value)
     target = int if "int" in str(kind) else float
     try:
         return target(value)
     except (TypeError, ValueError):
         raise InputError(f"the setting {key} is {value!r}", column=key,
                          expected="an integer" if target is int else "a number") from None
+
+
+def _flag(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InputError(f"the setting {key} is {value!r}", column=key, expected="true or false")
 
 
 def replace_analysis(settings: Settings, **changes: Any) -> Settings:

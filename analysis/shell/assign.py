@@ -2,8 +2,10 @@
 
 The output keeps the input's row order. Columns not in the feature summary (a customer number,
 say) are copied through as exact text, followed by ``segment`` (-1 for rows set aside for
-missing data), ``segment_name`` and ``segment_index``. The file is written all at once, so a
-failure leaves any earlier output untouched.
+missing data), ``segment_name`` and ``segment_index``, then ``lookalike_score`` (resemblance to
+current customers, 1.0 = population average; every row is scored, set-aside ones too) and
+``lookalike_decile`` (1 = the tenth of the population most like customers). The file is written
+all at once, so a failure leaves any earlier output untouched.
 """
 from __future__ import annotations
 
@@ -41,9 +43,13 @@ def assign_file(results: Path, source: Path, target: Path) -> int:
     """Assign every row of ``source``; write ``target`` all at once. Returns the row count."""
     model = load_model(results)
     table = load_table(source, model.plan.features, keep_extra=True)
-    labels = pd.Series(model.assign(apply_cleaning(model.plan, table.data)))
+    cleaned = apply_cleaning(model.plan, table.data)
+    labels = pd.Series(model.assign(cleaned))
     out = table.extra.assign(segment=labels, segment_name=labels.map(model.names),
                              segment_index=labels.map(model.index).round(1))
+    if getattr(model, "lookalike", None) is not None:  # models fitted before the score have none
+        score = model.lookalike.score(cleaned.matrix)
+        out = out.assign(lookalike_score=score, lookalike_decile=model.lookalike.decile(score))
     with atomic_file(Path(target)) as work:
         out.to_csv(work, sep=";", index=False)
     return len(out)

@@ -19,7 +19,7 @@ CHUNK = 8 << 20
 # generator (its output is fingerprinted as data) are left out by where they live, so rewording
 # a page or changing a chart never forces a re-analysis.
 ANALYSIS_CODE = ("*.py", "inputs/*.py", "prepare/*.py", "segment/*.py", "compare/*.py", "profile/*.py",
-                 "data/*")
+                 "target/*.py", "data/*")
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
