@@ -99,6 +99,7 @@ class Lookalike:
     model: LookalikeModel
     facts: dict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    split: Split | None = None  # which rows trained the model and which only measured it
 
 
 def fit_lookalike(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedTable,
@@ -181,7 +182,7 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     facts["drivers"] = importance.head(10)["source"].tolist()
     spread = _segment_spread(ref_scores, pop_labels[reference], model.decile_edges)
     return Lookalike(model, facts, {"lookalike_gains": curves, "lookalike_importance": importance,
-                                    "lookalike_segments": spread})
+                                    "lookalike_segments": spread}, split)
 
 
 @dataclass(frozen=True)
