@@ -116,8 +116,11 @@ def drivers_table(results: Results, top: int = 10) -> str:
         "Feature": table["description"],
         "More customer-like towards": [driver_phrase(r) for _, r in table.iterrows()],
         "AUC lost when shuffled": table["importance"].map(lambda v: f"{v:.3f}"),
+        # Shuffling moves a feature's gaps with its values: a much-missing feature may matter
+        # partly for what its gaps say (data coverage), not only for its values.
+        "Missing for": table["missing_share"].map(lambda v: percent(v, 0)),
     })
-    return markdown_table(out, "llr")
+    return markdown_table(out, "llrr")
 
 
 def spread_table(results: Results) -> str:
@@ -151,8 +154,8 @@ def gains_chart(results: Results) -> Figure:
             ax.plot(table["depth"], table[column], color=colour, linestyle=style, linewidth=1.6, label=label)
         depth = f["headline_depth"]
         ax.axvline(depth, color="#222222", linewidth=0.8)
-        ax.annotate(f"headline depth: {depth:.0%} mailed", (depth, 0.04), textcoords="offset points",
-                    xytext=(4, 0), fontsize=7.5)
+        ax.annotate(f"headline depth: {depth:.0%} mailed", (depth, 0.99), textcoords="offset points",
+                    xytext=(4, -8), fontsize=7.5)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlim(0, 1)
