@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import NullFormatter, PercentFormatter
 
 from analysis.present.figures import (CUSTOMER_COLOUR, NEUTRAL, SET_ASIDE_COLOUR, WIDTH, _style, _subplots,
                                       _wrap, segment_colour)
@@ -180,6 +180,10 @@ def spread_chart(results: Results) -> Figure:
         ax.axvline(1.0, color="#999999", linestyle="--", linewidth=1)
         ax.set_yticks(range(len(table)), [_wrap(names.get(int(s), str(s)), 40) for s in table["segment"]])
         ax.set_xscale("log")
+        low, high = max(float(table["q10"].min()), 1e-3), float(table["q90"].max())
+        ticks = [t for t in (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16) if low / 1.5 <= t <= high * 1.5]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("Lookalike score (1 = population average; log scale)")
     return fig
 
