@@ -48,6 +48,7 @@ from analysis.compare.targeting import gains_table, headline
 from analysis import refresh
 from analysis.compare.changes import feature_bins
 from analysis.shell.history import carry_history
+from analysis.target.lookalike import fit_lookalike
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
@@ -201,6 +202,9 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         mailing = gains_table(comparison.drop(index=SET_ASIDE))
         head = headline(mailing)
         plan_table, plan_facts = game_plan(comparison)
+    with stages.stage("lookalike score"):
+        look = fit_lookalike(plan, reducer, pop, cust, pop_labels, mailing, head.population_share,
+                             analysis.lookalike_sample, analysis.lookalike_indicators, analysis.seed)
     with stages.stage("profiles"):
         traits = trait_table(pop.matrix, pop_labels, columns)
         group_traits = trait_table(pop.matrix, pop_groups, columns)
@@ -214,7 +218,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             names = refresh.carry_names(names, previous_model.names, matched.types.previous_of)
             group_names = refresh.carry_names(group_names, previous_model.group_names, matched.groups.previous_of)
         model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key,
-                      levels, group_names, group_comparison["index"].astype(float).to_dict())
+                      levels, group_names, group_comparison["index"].astype(float).to_dict(), look.model)
         type_group = {t: int(g) for t, g in enumerate(levels.type_group)}
         types_json = describe(comparison, traits, names, levels.codes, "type", type_group, levels.group_codes)
         quadrant = dict(zip(plan_table["segment"], plan_table["quadrant"]))
@@ -246,6 +250,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),
             "labels_population": pd.DataFrame({"segment": pop_labels, "group": pop_groups}),
             "labels_customers": pd.DataFrame({"segment": cust_labels, "group": cust_groups}),
+            **look.tables,
         }
         fingerprint = refresh.data_fingerprint(fingerprints)
         changes, change_tables = refresh.changes(
@@ -281,6 +286,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                            "interval": "Katz log-ratio"},
             "targeting": {"level": "types", "segments": head.segments, "population_share": head.population_share,
                           "customer_share": head.customer_share, "top": head.top},
+            "lookalike": look.facts,
             "timings": dict(stages.seconds),
             "changes": changes,
         }

@@ -20,6 +20,8 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     variance_target = 0.8
     k_min = 2
     k_max = 15
+    lookalike_sample = 10000    # rows per table for the lookalike score
+    lookalike_indicators = false
 
     [output]
     results = "_results"
@@ -48,7 +50,7 @@ _SECTIONS = {
     "data": ("population", "customers", "feature_summary"),
     "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
                  "variance_target", "k_min", "k_max", "demo_population", "demo_customers",
-                 "groups", "types"),
+                 "groups", "types", "lookalike_sample", "lookalike_indicators"),
     "output": ("results",),
     "refresh": ("keep_model", "history_keep"),
 }
@@ -68,6 +70,8 @@ class AnalysisSettings:
     k_max: int = 15
     groups: int | None = None  # force the number of groups (analysis.segment.levels)
     types: int | None = None  # force the number of types
+    lookalike_sample: int = 10_000  # rows drawn per table for the lookalike model (a quarter held out)
+    lookalike_indicators: bool = False  # give the lookalike model "value missing" columns
 
     def __post_init__(self) -> None:
         share = "a share above 0 and at most 1 (0.3 means 30%)"
@@ -84,6 +88,7 @@ class AnalysisSettings:
             (self.types is None or self.types >= 3, "types", self.types, "an integer of at least 3"),
             (self.groups is None or self.types is None or self.groups < self.types, "groups/types",
              f"{self.groups}/{self.types}", "fewer groups than types"),
+            (self.lookalike_sample >= 100, "lookalike_sample", self.lookalike_sample, "an integer of at least 100"),
         ]
         for ok, name, value, expected in checks:
             if not ok:  # before any work: a run that would fail, or mislead, after minutes of loading
@@ -194,6 +199,8 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
 
 def _coerce(key: str, value: Any, kind: str) -> Any:
     """Turn strings from the environment or CLI into the setting's type."""
+    if "bool" in str(kind):
+        return _flag(key, value)
     target = int if "int" in str(kind) else float
     try:
         return target(value)

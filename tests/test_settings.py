@@ -59,3 +59,15 @@ def test_bad_environment_value(tmp_path):
 def test_named_config_must_exist(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_settings(cwd=tmp_path, environ={"SEGMENTS_CONFIG": "nope.toml"})
+
+
+def test_lookalike_settings_from_file_and_environment(tmp_path):
+    write_config(tmp_path, "[analysis]\nlookalike_sample = 5000\nlookalike_indicators = true\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert (settings.analysis.lookalike_sample, settings.analysis.lookalike_indicators) == (5000, True)
+    env = load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_INDICATORS": "no"})
+    assert env.analysis.lookalike_indicators is False
+    with pytest.raises(InputError, match="lookalike_indicators is 'maybe'. Expected true or false"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_INDICATORS": "maybe"})
+    with pytest.raises(InputError, match="lookalike_sample is out of range"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_SAMPLE": "10"})

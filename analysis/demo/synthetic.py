@@ -36,6 +36,10 @@ Generative model
    ONLINE_AFFINITAET, which the real sparse rows keep too - and in most of them the household
    block as well. Sparse rows lean towards the young urban segments and are a little younger,
    less thrifty and more online, so a report can show how they differ.
+5. **Within-segment gradient** (version 3). Inside the comfortable middle-aged segment, customers
+   lean towards the saver end (``CUSTOMER_LEAN``): the segment is in line as a whole, but its
+   thrifty end holds far more customers than its spending end, so ranking people (a lookalike
+   score) beats mailing whole segments for a reason the tests know. Only customer rows move.
 
 Recoverability is checked with the package's own analysis (``fit_cleaning``, mean impute,
 standardise, PCA to 80% of the variance = 58-59 components, ``select_k`` over k = 2..15 with the
@@ -82,7 +86,7 @@ from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
 from analysis.inputs.schema import Feature, load_schema, summary_text
 
 # The sizes of the real AZDIAS subset and customers file: the demo data's default size.
-GENERATOR_VERSION = 3  # bump whenever the same seed and sizes would give different files
+GENERATOR_VERSION = 4  # bump whenever the same seed and sizes would give different files
 
 POPULATION_FILE = "Udacity_AZDIAS_Subset.csv"
 CUSTOMERS_FILE = "Udacity_CUSTOMERS_Subset.csv"
@@ -194,6 +198,11 @@ SEGMENTS: tuple[Segment, ...] = (
 SPREAD = 0.45  # within-segment spread of the continuous factors, in standard units
 SPARSE_SHARE = {"population": 0.10, "customers": 0.26}
 SPARSE_SHIFT = {"age": -3.0, "saver": -0.3, "online": 0.3}  # sparse rows' person-level tilt
+# Within-segment gradient (generator version 3): inside one planted segment, customers lean
+# towards one end of a factor, so ranking people (a lookalike score) can beat mailing whole
+# segments for a reason the tests know. Customers of the comfortable middle-aged lean towards
+# the saver end (in the data: lower FINANZ_SPARER codes); the population is unchanged.
+CUSTOMER_LEAN = {"segment": "comfortable_middle_aged", "factor": "saver", "shift": 0.7}
 
 PERSON_FACTORS = ("age", "wealth", "urban", "saver", "tradition", "online", "family",
                   "male", "east", "avantgarde")
@@ -514,7 +523,7 @@ def _make_table(rng: np.random.Generator, rows: int, table: str,
     weights = np.array([s.sparse_weight for s in SEGMENTS])
     base = SPARSE_SHARE[table] / float(shares @ weights)
     sparse = rng.random(rows) < base * weights[segment]
-    lat = _draw_latents(rng, segment, sparse)
+    lat = _draw_latents(rng, segment, sparse, CUSTOMER_LEAN if table == "customers" else None)
     codes = _codes(rng, lat, schema)
     if table == "customers":  # a real trap: GEBAEUDETYP 5 never occurs among customers
         codes["GEBAEUDETYP"][codes["GEBAEUDETYP"] == 5] = 1
@@ -557,8 +566,13 @@ def _design_moments() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _MEAN, _SD, _CORR = _design_moments()
 
 
-def _draw_latents(rng: np.random.Generator, segment: np.ndarray, sparse: np.ndarray) -> _Latents:
-    """Each row's factors: its segment's profile plus within-segment spread."""
+def _draw_latents(rng: np.random.Generator, segment: np.ndarray, sparse: np.ndarray,
+                  lean: Mapping[str, object] | None = None) -> _Latents:
+    """Each row's factors: its segment's profile plus within-segment spread.
+
+    ``lean`` (customers only) shifts one factor of one segment's rows by ``shift`` (raw units)
+    after the draw, so the random streams, and every other row and column, stay as they were.
+    """
     n = len(segment)
     z = np.empty((len(LATENTS), n), dtype=np.float32)
     age_mean = np.array([s.age[0] for s in SEGMENTS], dtype=np.float32)[segment]
@@ -571,6 +585,9 @@ def _draw_latents(rng: np.random.Generator, segment: np.ndarray, sparse: np.ndar
         centre = np.array([getattr(s, name) for s in SEGMENTS], dtype=np.float32)[segment]
         z[j] = centre + SPREAD * rng.standard_normal(n, dtype=np.float32)
         z[j] += np.float32(SPARSE_SHIFT.get(name, 0.0)) * sparse
+        if lean is not None and lean["factor"] == name:
+            leaning = segment == next(i for i, s in enumerate(SEGMENTS) if s.key == lean["segment"])
+            z[j] += np.float32(lean["shift"]) * leaning
     flags = []
     for j, name in enumerate(PERSON_FACTORS[7:], start=7):
         prob = np.array([getattr(s, name) for s in SEGMENTS], dtype=np.float32)[segment]
@@ -987,6 +1004,7 @@ def _truth_json(seed: int, labels: Mapping[str, tuple[np.ndarray, np.ndarray]]) 
         "sparse_share": {"population": round(float(pop_sparse.mean()), 6),
                          "customers": round(float(cust_sparse.mean()), 6)},
         "sparse_rows": {"population": int(pop_sparse.sum()), "customers": int(cust_sparse.sum())},
+        "customer_lean": dict(CUSTOMER_LEAN),
         "notes": ("Profile values are segment means of the latent factors in standard units "
                   "(age in years). Sparse rows miss every area block and mostly the household "
                   "block; they lean towards the young urban segments. Index = 100 x customer "

@@ -6,6 +6,7 @@ imports the fitted steps and nothing of the run that produced them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -14,6 +15,9 @@ from analysis.constants import SET_ASIDE
 from analysis.prepare.cleaning import CleanedTable, CleaningPlan
 from analysis.prepare.reduce import Reducer
 from analysis.segment.levels import Levels
+
+if TYPE_CHECKING:
+    from analysis.target.lookalike import LookalikeModel
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Model:
     levels: Levels | None = None
     group_names: dict[int, str] = field(default_factory=dict)
     group_index: dict[int, float] = field(default_factory=dict)
+    lookalike: LookalikeModel | None = None  # resemblance to customers, person by person
 
     def assign(self, cleaned: CleanedTable) -> np.ndarray:
         """Segment per row: -1 for set-aside rows, else the nearest population centre."""

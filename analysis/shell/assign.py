@@ -4,7 +4,9 @@ The output keeps the input's row order. Columns not in the feature summary (a cu
 say) are copied through as exact text, followed by ``segment`` (the type id, -1 for rows set
 aside for missing data), ``segment_name`` and ``segment_index`` (of the type), then ``group``,
 ``group_name``, ``group_index``, ``type``, ``type_name``, ``type_index`` (codes such as ``B``
-and ``B2``) and ``set_aside`` (1 for rows set aside). Set-aside rows get code ``X`` and an empty
+and ``B2``) and ``set_aside`` (1 for rows set aside), then ``lookalike_score`` (resemblance to current
+customers, 1.0 = population average; every row is scored, set-aside ones too) and
+``lookalike_decile`` (1 = the tenth of the population most like customers). Set-aside rows get code ``X`` and an empty
 index: they are not a segment to rank, so sorting by index never puts them first. The file is
 written all at once, so a failure leaves any earlier output untouched.
 """
@@ -44,7 +46,8 @@ def assign_file(results: Path, source: Path, target: Path) -> int:
     """Assign every row of ``source``; write ``target`` all at once. Returns the row count."""
     model = load_model(results)
     table = load_table(source, model.plan.features, keep_extra=True)
-    labels = pd.Series(model.assign(apply_cleaning(model.plan, table.data)))
+    cleaned = apply_cleaning(model.plan, table.data)
+    labels = pd.Series(model.assign(cleaned))
     aside = labels == SET_ASIDE
     ranked = lambda index: labels.map(index).round(1).mask(aside)  # noqa: E731
     out = table.extra.assign(segment=labels, segment_name=labels.map(model.names),
@@ -55,6 +58,9 @@ def assign_file(results: Path, source: Path, target: Path) -> int:
                          group_index=groups.map(model.group_index).round(1).mask(aside),
                          type=labels.map(model.levels.codes), type_name=labels.map(model.names),
                          type_index=ranked(model.index), set_aside=aside.astype(int))
+    if getattr(model, "lookalike", None) is not None:  # models fitted before the score have none
+        score = model.lookalike.score(cleaned.matrix)
+        out = out.assign(lookalike_score=score, lookalike_decile=model.lookalike.decile(score))
     with atomic_file(Path(target)) as work:
         out.to_csv(work, sep=";", index=False)
     return len(out)

@@ -24,8 +24,9 @@ CHUNK = 8 << 20
 # modules they import. ``results.py``, ``present/`` (with its templates), ``report/``, the shell and
 # the demo generator (its output is fingerprinted as data) are left out, so rewording a page or
 # changing a chart never forces a re-analysis.
-ANALYSIS_CODE = ("__init__.py", "constants.py", "errors.py", "settings.py", "pipeline.py",
-                 "inputs/*.py", "prepare/*.py", "segment/*.py", "compare/*.py", "profile/*.py", "data/*")
+ANALYSIS_CODE = ("__init__.py", "constants.py", "errors.py", "settings.py", "pipeline.py", "refresh.py",
+                 "inputs/*.py", "prepare/*.py", "segment/*.py", "compare/*.py", "profile/*.py", "target/*.py",
+                 "data/*")
 PACKAGE = Path(__file__).parents[1]
 
 

@@ -151,7 +151,8 @@ def test_assign_keeps_row_order_ids_and_sets_rows_aside(small_results, mailing_l
     assert assign(small_results, mailing_list, tmp_path / "out.csv") == 0
     out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype={"CUSTOMER_ID": str})
     assert out.columns.tolist() == ["CUSTOMER_ID", "segment", "segment_name", "segment_index", "group",
-                                    "group_name", "group_index", "type", "type_name", "type_index", "set_aside"]
+                                    "group_name", "group_index", "type", "type_name", "type_index", "set_aside",
+                                    "lookalike_score", "lookalike_decile"]
     assert out["CUSTOMER_ID"].tolist() == [f"{i:05d}" for i in range(200)]
     aside = out.set_index("CUSTOMER_ID").loc[["00003", "00050", "00199"]]
     assert (aside["segment"] == SET_ASIDE).all()
@@ -170,6 +171,28 @@ def test_assign_keeps_row_order_ids_and_sets_rows_aside(small_results, mailing_l
     again = pd.read_csv(tmp_path / "out2.csv", sep=";", dtype={"CUSTOMER_ID": str})
     assert again["CUSTOMER_ID"].tolist() == out["CUSTOMER_ID"].tolist()[::-1]
     assert again["segment"].tolist() == out["segment"].tolist()[::-1]
+    # Scores belong to rows, not to positions in a batch: reversed input, reversed scores.
+    assert again["lookalike_score"].tolist() == out["lookalike_score"].tolist()[::-1]
+    assert again["lookalike_decile"].tolist() == out["lookalike_decile"].tolist()[::-1]
+
+
+def test_assign_scores_every_row_and_identical_rows_alike(small_results, mailing_list, tmp_path):
+    lines = mailing_list.read_bytes().split(b"\n")
+    body = lines[1:-1]
+    # Row 7 copied to the end under another id: the same features must give the same score.
+    fields = body[7].split(b";")
+    copy = b";".join([b"99999", *fields[1:]])
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_bytes(b"\n".join([lines[0], *body, copy, b""]))
+    assert assign(small_results, doubled, tmp_path / "out.csv") == 0
+    out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype={"CUSTOMER_ID": str}).set_index("CUSTOMER_ID")
+    assert out.loc["99999", "lookalike_score"] == out.loc["00007", "lookalike_score"]
+    assert out.loc["99999", "lookalike_decile"] == out.loc["00007", "lookalike_decile"]
+    # Set-aside rows are scored too; deciles run 1..10 and follow the score (higher = nearer 1).
+    assert out["lookalike_score"].notna().all() and (out["lookalike_score"] > 0).all()
+    assert out["lookalike_decile"].between(1, 10).all()
+    ranked = out.sort_values("lookalike_score")
+    assert ranked["lookalike_decile"].is_monotonic_decreasing
 
 
 def test_assign_bad_input_keeps_the_existing_output(small_results, mailing_list, tmp_path, capsys):
