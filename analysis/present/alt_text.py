@@ -98,7 +98,7 @@ def gains(results: Results) -> str:
     order = ", ".join(str(s) for s in table["segment"])
     return (f"Gains chart: segments mailed in the order {order}. The recommended selection mails "
             f"{percent(head['population_share'], 0)} of the population and reaches "
-            f"{percent(head['customer_share'], 0)} of the customer profile, against "
+            f"{percent(head['customer_share'], 0)} of current customers, against "
             f"{percent(head['population_share'], 0)} when mailing at random.")
 
 

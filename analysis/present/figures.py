@@ -309,7 +309,7 @@ def index_chart(results: Results) -> Figure:
 
 def gains(results: Results) -> Figure:
     """Gains chart: mailing segments in index order, share of population mailed vs share of the
-    customer profile reached; the headline's selection is marked, the set-aside group is the
+    current customers reached; the headline's selection is marked, the set-aside group is the
     grey last step."""
     table = mailing_gains(results)
     aside = results.segment(SET_ASIDE) if any(s["id"] == SET_ASIDE for s in results.segments) else None
@@ -329,17 +329,22 @@ def gains(results: Results) -> Figure:
                     label="Set-aside group (not mailed)")
         head = results.summary["targeting"]
         ax.scatter([], [], s=60, color="white", edgecolor="#222222", label="Headline selection")
-        ax.annotate(f"{head['population_share']:.0%} mailed → {head['customer_share']:.0%} of the customer profile",
+        ax.annotate(f"{head['population_share']:.0%} mailed → {head['customer_share']:.0%} of current customers",
                     (head["population_share"], head["customer_share"]), textcoords="offset points",
                     xytext=(12, -14), fontsize=7.5)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("Share of the population mailed")
-        ax.set_ylabel("Share of the customer profile reached")
-        ax.legend(loc="lower right")
+        gains_axes(ax)
     return fig
+
+
+def gains_axes(ax) -> None:
+    """The axes every gains chart shares: population mailed (cost) against current customers reached."""
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Share of the population mailed")
+    ax.set_ylabel("Share of current customers reached")
+    ax.legend(loc="lower right")
 
 
 def segment_traits(results: Results, segment_id: int) -> Figure:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, PercentFormatter
+from matplotlib.ticker import NullFormatter
 
 from analysis.present.figures import (CUSTOMER_COLOUR, NEUTRAL, SET_ASIDE_COLOUR, WIDTH, _style, _subplots,
-                                      _wrap, segment_colour)
+                                      _wrap, gains_axes, segment_colour)
 from analysis.present.wording import percent
 from analysis.present.words import markdown_table, md_escape, short_label
 from analysis.results import Results
@@ -156,13 +156,7 @@ def gains_chart(results: Results) -> Figure:
         ax.axvline(depth, color="#222222", linewidth=0.8)
         ax.annotate(f"headline depth: {depth:.0%} mailed", (depth, 0.99), textcoords="offset points",
                     xytext=(4, -8), fontsize=7.5)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("Share of the population mailed")
-        ax.set_ylabel("Share of current customers reached")
-        ax.legend(loc="lower right")
+        gains_axes(ax)
     return fig
 
 
