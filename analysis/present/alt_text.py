@@ -124,3 +124,31 @@ def game_plan(results: Results) -> str:
     return (f"Scatter chart of the types by share of current customers (across) and index (up, log scale), "
             f"split at a customer share of {percent(plan['share_threshold'])} and an index of "
             f"{plan['index_threshold']:.0f}. {quadrants}.")
+
+
+def lookalike_gains(results: Results) -> str:
+    """Reach of the lookalike score against whole segments at a few mailing depths."""
+    from analysis.present import lookalike  # it imports words, as we do
+    rows = [f"{percent(r['depth'], 0)} mailed: {percent(r['lookalike'], 0)} by the score, "
+            f"{percent(r['segments'], 0)} by whole segments" for r in lookalike.facts(results)["at_depth"]]
+    return ("Line chart of the share of current customers reached against the share of the population "
+            f"mailed, on held-out people: {_listing(rows, 4)}.")
+
+
+def lookalike_spread(results: Results) -> str:
+    """Median lookalike score per segment, highest first."""
+    table = results.table("lookalike_segments").sort_values("median", ascending=False)
+    names = {s["id"]: short_label(s) for s in results.segments}
+    rows = [f"{names.get(int(s), str(s))} median {m:.2f}" for s, m in zip(table["segment"], table["median"])]
+    return ("Chart of how the lookalike score (1.0 = population average) spreads inside each segment: "
+            f"{_listing(rows, 5)}.")
+
+
+def lookalike_drivers(results: Results, top: int = 10) -> str:
+    """The features that move the score most, with the end that goes with a higher score."""
+    from analysis.present import lookalike  # it imports words, as we do
+    table = results.table("lookalike_importance").head(top)
+    rows = [f"{d} ({lookalike.driver_phrase(r)}, {r['importance']:.3f})"
+            for d, (_, r) in zip(table["description"], table.iterrows())]
+    return ("Bar chart of the features that drive the lookalike score, as the AUC lost when each is "
+            f"shuffled: {_listing(rows, 4)}.")

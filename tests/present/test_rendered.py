@@ -16,6 +16,7 @@ import pytest
 
 from analysis.present.cover import data_fingerprint
 from analysis.present import segments as seg
+from analysis.present.words import source_note
 from analysis.results import load_results
 from analysis.demo.synthetic import generate
 from rendering import make_project, segments_report, site_pages
@@ -111,7 +112,7 @@ def test_every_page_and_the_pdf_exist(rendered):
         assert (rendered.site / "report" / name).is_file(), name
     assert (rendered.site / "index.html").is_file()
     assert rendered.pdf.read_bytes()[:5] == b"%PDF-"
-    source = " ".join(rendered.results.source_note.split())
+    source = " ".join(source_note(rendered.results).split())
     for name in site_pages():
         text = " ".join((rendered.site / "report" / name).read_text(encoding="utf-8").split())
         assert source in text, f"{name} does not show the data source"
