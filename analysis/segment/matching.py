@@ -81,21 +81,6 @@ def match_by_membership(previous_labels: np.ndarray, new_labels: np.ndarray,
     return Matching(previous_of, [p for p in previous_ids if p not in taken], overlap, min_overlap)
 
 
-def final_ids(matching: Matching, new_ids: Sequence[int]) -> dict[int, int]:
-    """Internal new id -> published id, for a level whose ids are 0..n-1 (the segments today).
-
-    A matched segment takes its previous id; new segments take the ids left over, those never
-    used before first, so a vanished segment's id is reused only when nothing else is free.
-    When there are fewer segments than before, a matched segment whose previous id is beyond
-    the new range is renumbered too (it keeps its name; ``previous_of`` still links the two).
-    """
-    valid = set(new_ids)
-    keeps = {new: int(prev) for new, prev in matching.previous_of.items() if prev is not None and prev in valid}
-    vanished = set(matching.vanished)
-    free = sorted((i for i in new_ids if i not in set(keeps.values())), key=lambda i: (i in vanished, i))
-    return {new: keeps[new] if new in keeps else free.pop(0) for new in new_ids}
-
-
 def carry_codes(matching: Matching, previous_codes: dict[Hashable, str],
                 proposed: dict[Hashable, str]) -> dict[Hashable, str]:
     """Codes of the new segments: a matched one keeps its previous code; a new one gets its
