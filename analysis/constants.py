@@ -22,3 +22,9 @@ TABLES_FOLDER = "tables"
 # Sizes of the real AZDIAS subset: the demonstration data's default size.
 REAL_POPULATION = 891_211
 REAL_CUSTOMERS = 191_652
+
+# After a data refresh (analysis.segment.matching, analysis.compare.changes).
+MIN_OVERLAP = 0.5  # Jaccard overlap below which a new segment is not the same as a previous one
+PSI_MODERATE = 0.10  # population stability index: below = stable, 0.10-0.25 = moderate shift
+PSI_MAJOR = 0.25  # ... above = major shift (refit recommended when the segments shift this much)
+HISTORY_FOLDER = "history"

@@ -13,7 +13,10 @@ EXIT_BUG = 1
 EXIT_INPUT = 2
 EXIT_NO_QUARTO = 3
 EXIT_RENDER = 4
+EXIT_BUSY = 5  # another run holds the results folder or the site (try again later)
+EXIT_WRITE = 6  # the disk is full or the folder cannot be written
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), handled like Ctrl-C
 
 
 @dataclass
@@ -56,3 +59,11 @@ class InputError(Exception):
     def __reduce__(self):
         """Pickle by fields, so an error raised on a cluster worker reaches the user whole."""
         return (type(self), (self.problem, self.path, self.column, self.line, self.expected, self.hint))
+
+
+class BusyError(InputError):
+    """Another run is writing the same folder: the user waits or stops that run."""
+
+
+class WriteError(InputError):
+    """The output folder cannot take the files (full disk, quota, read-only, no permission)."""

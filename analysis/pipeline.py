@@ -11,78 +11,59 @@ when ``results.json`` in the results folder carries the same key the run returns
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
 
-from analysis import __version__
-from analysis.prepare.cleaning import CleaningPlan, CleanedTable, apply_cleaning, fit_cleaning
-from analysis.compare.shares import compare_segments
-from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
-from analysis.prepare.reduce import Reducer, fit_reducer, interpret, loadings, scree
-from analysis.settings import AnalysisSettings, Settings
-from analysis.shell.sources import Inputs, resolve_inputs
-from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, fit_final, select_k
+from analysis import __version__, refresh
+from analysis.assemble import RowWork, TableFacts, check_columns, check_rows, distinctness, write_results
+from analysis.compare.changes import bin_counts, feature_bins
+from analysis.compare.shares import segment_counts
+from analysis.constants import RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
-from analysis.profile.traits import pen_portrait, segment_names, top_traits, trait_table
-from analysis.shell.progress import Stages
-from analysis.profile.recommend import recommend
 from analysis.inputs.schema import Feature, load_features
-from analysis.shell.store import atomic_folder, cache_key, code_fingerprint, file_fingerprint, write_json
-from analysis.compare.targeting import gains_table, headline
-
-
-
-@dataclass
-class Model:
-    """What ``segments assign`` needs to score new rows exactly as the population was scored."""
-
-    plan: CleaningPlan
-    reducer: Reducer
-    kmeans: KMeans
-    names: dict[int, str]
-    index: dict[int, float]
-    cache_key: str
-
-    def assign(self, cleaned: CleanedTable) -> np.ndarray:
-        """Segment per row: -1 for set-aside rows, else the nearest population centre."""
-        return assign_segments(self.reducer, self.kmeans, cleaned)
-
-
-def assign_segments(reducer: Reducer, kmeans: KMeans, cleaned: CleanedTable) -> np.ndarray:
-    """Segment per row of a cleaned table: -1 for set-aside rows, else the nearest centre."""
-    labels = np.full(len(cleaned.set_aside), SET_ASIDE, dtype=np.int16)
-    if cleaned.kept.any():
-        labels[cleaned.kept] = kmeans.predict(reducer.transform(cleaned.matrix.to_numpy(), cleaned.kept))
-    return labels
+from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_cleaning, fit_cleaning
+from analysis.prepare.reduce import fit_reducer
+from analysis.profile.traits import trait_sums
+from analysis.segment.kselect import select_k
+from analysis.segment.levels import fit_levels, group_count, type_count
+from analysis.segment.model import assign_segments
+from analysis.settings import AnalysisSettings, Settings
+from analysis.shell.history import carry_history
+from analysis.shell.lock import claim_folder
+from analysis.shell.progress import Stages
+from analysis.shell.sources import Inputs, resolve_inputs
+from analysis.shell.store import atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint, file_stats
+from analysis.target.lookalike import Lookalike, fit_lookalike
 
 
 def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     """Run (or reuse) the analysis; returns the results folder."""
     inputs = resolve_inputs(settings, stages)
+    stats = file_stats(inputs.paths())  # before hashing: a change while hashing is caught too
     with stages.stage("fingerprint inputs"):
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
         key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
     out = settings.results
-    if not force and cached_key(out) == key:
-        stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
-        return out
-    check_replaceable(out)
-    analyse = _analyse
-    if settings.engine == "dask":  # the same analysis, every row-level stage on a Dask cluster
-        from analysis.engine.dask import analyse
-    with atomic_folder(out) as work:
-        analyse(inputs, settings, stages, work, key, fingerprints)
+    with claim_folder(out):  # one run at a time writes this folder (and anything inside it)
+        if not force and cached_key(out) == key:
+            stages.say(f"results in {out} are up to date (same data, settings and version); nothing to do")
+            return out
+        check_replaceable(out)
+        analyse = _analyse
+        if settings.engine == "dask":  # the same analysis, every row-level stage on a Dask cluster
+            from analysis.engine.dask import analyse
+        with atomic_folder(out) as work:
+            analyse(inputs, settings, stages, work, key, fingerprints)
+            with stages.stage("history"):
+                carry_history(out, work, settings.history_keep)
+            check_unchanged(inputs.paths(), stats, fingerprints)
     stages.say(f"results written to {out}")
     return out
 
@@ -106,22 +87,8 @@ def cached_key(out: Path) -> str | None:
 
 def check_enough(plan: CleaningPlan, pop: CleanedTable, analysis: AnalysisSettings, path: Path) -> None:
     """Stop with a clear message when cleaning leaves too little to cluster (a sample file, a bad export)."""
-    if not plan.columns:
-        limit = analysis.column_missing_threshold
-        raise InputError("no column is usable: every feature is missing in too many rows", path=path,
-                         expected=f"features missing in at most {limit:.0%} of rows",
-                         hint="Check that the export holds the values, not just the header and separators")
+    check_columns(plan, analysis, path)
     check_rows(int((~pop.set_aside).sum()), analysis, path)
-
-
-def check_rows(kept: int, analysis: AnalysisSettings, path: Path) -> None:
-    """Stop when fewer population rows are complete enough than k-means needs for k up to k_max."""
-    k_max = max(analysis.k_max, analysis.k or 0)
-    need = MIN_ROWS_PER_CLUSTER * k_max
-    if kept < need:
-        raise InputError(f"only {kept:,} rows are complete enough to cluster", path=path,
-                         expected=f"at least {need:,} ({MIN_ROWS_PER_CLUSTER} per segment, k up to {k_max})",
-                         hint="Use the full population file, or lower k_max (and k)")
 
 
 @dataclass
@@ -132,11 +99,15 @@ class Prepared:
     plan: CleaningPlan
     pop: CleanedTable
     cust: CleanedTable
-    checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding, notes
+    checks: dict[str, dict]  # per table: path, rows, duplicate rows, extra columns, encoding
 
 
-def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepared:
-    """Load, check and clean both files; the raw tables are released before returning."""
+def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
+            plan: CleaningPlan | None = None) -> Prepared:
+    """Load, check and clean both files; the raw tables are released before returning.
+
+    With ``plan`` (a kept model's) the population is cleaned by it instead of fitting a new one.
+    """
     features = load_features(inputs.feature_summary)
     with stages.stage("load population"):
         population = load_table(inputs.population, features)
@@ -148,7 +119,10 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
     with stages.stage("clean"):  # each raw table is released as soon as it is cleaned
-        plan, pop = fit_cleaning(population.data, features, analysis)
+        if plan is None:
+            plan, pop = fit_cleaning(population.data, features, analysis)
+        else:
+            pop = apply_cleaning(plan, population.data)
         del population
         cust = apply_cleaning(plan, customers.data)
         del customers
@@ -158,147 +132,63 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages) -> Prepa
 
 def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
              fingerprints: dict) -> None:
+    """The local engine: the row-level work on rows in memory, then the shared ``write_results``."""
     analysis = settings.analysis
-    prepared = prepare(inputs, analysis, stages)
+    previous = refresh.load_previous(settings.results)
+    kept = refresh.kept_model(settings.keep_model, previous)  # None: fit a new model
+    prepared = prepare(inputs, analysis, stages, plan=kept.plan if kept else None)
     features, plan, pop, cust = prepared.features, prepared.plan, prepared.pop, prepared.cust
-    columns = {c.name: c for c in plan.columns}
     with stages.stage("scale, fill missing, PCA"):
-        reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
+        if kept:
+            reducer = kept.reducer
+            scores = reducer.transform(pop.matrix.to_numpy(), pop.kept)
+        else:
+            reducer, scores = fit_reducer(pop.matrix, pop.kept, analysis.variance_target, analysis.seed)
+    forced_groups = analysis.groups if analysis.groups is not None else analysis.k
     with stages.stage("choose k"):
         k_range = range(analysis.k_min, analysis.k_max + 1)
-        selection = select_k(scores, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say)
-    with stages.stage("final clustering"):
-        kmeans = fit_final(scores, selection.k, seed=analysis.seed)
+        selection = (refresh.kept_selection(previous) if kept else
+                     select_k(scores, k_range, seed=analysis.seed, forced_k=forced_groups, progress=stages.say))
+    previous_model = kept or (previous.model() if previous else None)
+    before = None if kept else refresh.previous_types(previous_model, plan, pop, inputs)
+    with stages.stage("types and groups"):
+        if kept:  # the previous model scores the new rows: no refit
+            levels = kept.levels
+            kept_types = levels.kmeans.predict(scores).astype(np.int16)
+        else:
+            n_groups = group_count(selection.k, forced_groups)
+            n_types = type_count(n_groups, analysis.types)
+            levels, kept_types = fit_levels(scores, n_groups, n_types, seed=analysis.seed,
+                                            forced_types=analysis.types is not None,
+                                            forced_groups=forced_groups is not None,
+                                            start=None if analysis.types is not None else
+                                            refresh.start_centres(before, scores, pop.kept))
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
-        pop_labels[pop.kept] = kmeans.labels_  # fit_final fitted exactly these rows
-        cust_labels = assign_segments(reducer, kmeans, cust)
+        pop_labels[pop.kept] = kept_types  # fit_levels labelled exactly these rows
+        cust_labels = assign_segments(reducer, levels.kmeans, cust)
+        pop_groups, cust_groups = levels.groups_of(pop_labels), levels.groups_of(cust_labels)
+        spread = distinctness(scores, kept_types, levels, analysis.seed)
         del scores
-    with stages.stage("compare customers"):
-        segments = [SET_ASIDE, *range(selection.k)]
-        comparison = compare_segments(pop_labels, cust_labels, segments=segments)
-        gains = gains_table(comparison)
-        # The headline mails segments, not "people with missing data": the set-aside group
-        # stays in the gains table and in every share, but is not picked as a target.
-        mailing = gains_table(comparison.drop(index=SET_ASIDE))
-        head = headline(mailing)
-    with stages.stage("profiles"):
-        traits = trait_table(pop.matrix, pop_labels, columns)
-        names = segment_names(traits, list(range(selection.k)))
-        names[SET_ASIDE] = "Set aside: too much missing data"
-        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
-        segments_json = _segments(comparison, traits, names)
-        centroids = reducer.back_to_features(kmeans.cluster_centers_)
-        centroids.insert(0, "segment", range(selection.k))
-    with stages.stage("write results"):
-        tables = {
-            "quality_population": pop.quality.reset_index(),
-            "quality_customers": cust.quality.reset_index(),
-            "cleaning_log": pd.DataFrame(plan.log),
-            "scree": scree(reducer),
-            "loadings": loadings(reducer, 10).reset_index(names="column"),
-            "k_curves": selection.curves.reset_index(),
-            "comparison": comparison.reset_index(),
-            "gains": gains.reset_index(),
-            "gains_mailing": mailing.reset_index(),
-            "traits": traits,
-            "centroids": centroids,
-            "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),
-            "labels_population": pd.DataFrame({"segment": pop_labels}),
-            "labels_customers": pd.DataFrame({"segment": cust_labels}),
-        }
-        (work / "tables").mkdir()
-        for name, table in tables.items():
-            table.to_parquet(work / "tables" / f"{name}.parquet", index=False)
-        joblib.dump(model, work / MODEL_FILE)
-        summary = {
-            "cache_key": key,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
-                     "rows": {"population": len(pop_labels), "customers": len(cust_labels)},
-                     "checks": prepared.checks, "note": inputs.note},
-            "settings": dataclasses.asdict(analysis),
-            "cleaning": _cleaning_summary(plan, pop, cust),
-            "pca": {"n_components": reducer.n_keep, "variance_target": analysis.variance_target,
-                    "variance_explained": float(reducer.pca.explained_variance_ratio_[: reducer.n_keep].sum()),
-                    "n_features": len(plan.columns), "components": interpret(reducer, columns)},
-            "k_selection": selection.to_dict(),
-            "segments": segments_json,
-            "comparison": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "adjustment": "Holm",
-                           "interval": "Katz log-ratio"},
-            "targeting": {"segments": head.segments, "population_share": head.population_share,
-                          "customer_share": head.customer_share, "headline": head.text},
-            "timings": dict(stages.seconds),
-        }
-        write_json(work / RESULTS_FILE, summary)
+    with stages.stage("match segments to the previous run"):
+        matched = None if before is None else refresh.match_levels(previous_model, levels, before, pop_labels)
+    previous_bins = previous.table("feature_bins") if previous is not None else None
+    types, groups = list(range(levels.n_types)), list(range(levels.n_groups))
 
+    def lookalike(mailing: pd.DataFrame, depth: float) -> Lookalike:
+        return fit_lookalike(plan, reducer, pop, cust, pop_labels, mailing, depth, analysis.lookalike_sample,
+                             analysis.lookalike_indicators, analysis.seed)
 
-def _segments(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, str]) -> list[dict]:
-    out = []
-    for segment, row in comparison.iterrows():  # one row per segment: a handful of iterations
-        segment = int(segment)
-        top = top_traits(traits, segment) if segment != SET_ASIDE else traits.iloc[:0]
-        effects = traits[traits["segment"] == segment].set_index("column")["effect"]
-        verdict = "set-aside" if segment == SET_ASIDE else row["verdict"]
-        rec = recommend(verdict, effects)
-        out.append({
-            "id": segment, "name": names[segment],
-            "population_share": float(row["population_share"]), "customer_share": float(row["customer_share"]),
-            "population_count": int(row["population_count"]), "customer_count": int(row["customer_count"]),
-            "index": float(row["index"]), "index_ci": [float(row["index_low"]), float(row["index_high"])],
-            "p_adjusted": float(row["p_adjusted"]), "verdict": row["verdict"],
-            "top_traits": [{"column": r.column, "description": r.description, "phrase": r.phrase,
-                            "effect": round(float(r.effect), 3)} for r in top.itertuples()],
-            "pen_portrait": (pen_portrait(segment, names[segment], row, traits) if segment != SET_ASIDE
-                             else _set_aside_portrait(row)),
-            "recommendation": rec.to_dict(),
-        })
-    return out
+    def write_labels(folder: Path) -> None:
+        for name, labels, group in (("population", pop_labels, pop_groups), ("customers", cust_labels, cust_groups)):
+            pd.DataFrame({"segment": labels, "group": group}).to_parquet(folder / f"labels_{name}.parquet", index=False)
 
-
-def _set_aside_portrait(row: pd.Series) -> str:
-    return (f"{row['population_share']:.1%} of the population and {row['customer_share']:.1%} of customers "
-            f"miss too many values to be placed in a segment (index {row['index']:.0f}). They are kept "
-            "as their own group so that no share or index elsewhere is inflated by leaving them out.")
-
-
-def _cleaning_summary(plan: CleaningPlan, pop: CleanedTable, cust: CleanedTable) -> dict:
-    return {
-        "dropped": plan.dropped,
-        "n_columns": len(plan.columns),
-        "row_missing_threshold": plan.row_missing_threshold,
-        "set_aside": {"population_count": int(pop.set_aside.sum()), "population_share": float(pop.set_aside.mean()),
-                      "customer_count": int(cust.set_aside.sum()), "customer_share": float(cust.set_aside.mean())},
-        "out_of_range": {"population": int(pop.quality["out_of_range"].sum()),
-                         "customers": int(cust.quality["out_of_range"].sum())},
-        "log": plan.log,
-    }
-
-
-def set_aside_profile(pop: CleanedTable, cust: CleanedTable, features: dict[str, Feature]) -> pd.DataFrame:
-    """How set-aside people differ from the rest, on the ordered features most of them still have.
-
-    ``effect`` is the standardised difference of the population's set-aside rows from its
-    kept rows; features known for fewer than half of the set-aside rows are left out.
-    """
-    means = pop.group_means[pop.group_means["set_aside_known"] >= 0.5]
-    if means.empty:
-        return pd.DataFrame(columns=["feature", "description", "kept_mean", "set_aside_mean",
-                                     "customers_set_aside_mean", "effect", "phrase"])
-    effect = ((means["set_aside_mean"] - means["kept_mean"]) / means["kept_std"]).fillna(0.0)
-    table = pd.DataFrame({
-        "feature": means.index,
-        "description": [features[name].description for name in means.index],
-        "kept_mean": means["kept_mean"].to_numpy(),
-        "set_aside_mean": means["set_aside_mean"].to_numpy(),
-        "customers_set_aside_mean": cust.group_means.loc[means.index, "set_aside_mean"].to_numpy(),
-        "effect": effect.to_numpy(),
-        "phrase": [features[name].end(e) for name, e in effect.items()],
-    })
-    return table.iloc[np.argsort(-table["effect"].abs().to_numpy(), kind="stable")].reset_index(drop=True)
-
-
-def _versions() -> dict[str, str]:
-    import sklearn
-    return {"customer-segments": __version__, "python": platform.python_version(),
-            "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__}
+    rows = RowWork(
+        features, plan, reducer, selection, levels, TableFacts.of(pop), TableFacts.of(cust), prepared.checks,
+        type_counts=(segment_counts(pop_labels, types), segment_counts(cust_labels, types)),
+        group_counts=(segment_counts(pop_groups, groups), segment_counts(cust_groups, groups)),
+        type_sums=trait_sums(pop.matrix.to_numpy(), pop_labels, int(pop_labels.max()) + 1),
+        group_sums=trait_sums(pop.matrix.to_numpy(), pop_groups, int(pop_groups.max()) + 1),
+        distinctness=spread, feature_bins=feature_bins(pop.matrix), fit_lookalike=lookalike,
+        write_labels=write_labels, previous=previous, kept=kept, previous_model=previous_model, matched=matched,
+        feature_counts=bin_counts(previous_bins, pop.matrix) if previous_bins is not None else None)
+    write_results(work, rows, inputs, settings, stages, key, fingerprints)

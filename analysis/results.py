@@ -45,11 +45,6 @@ class Results:
         return self.summary["data"]["source"] == "demo"
 
     @property
-    def source_note(self) -> str:
-        """The data-source line every page shows."""
-        return self.summary["data"]["note"]
-
-    @property
     def segments(self) -> list[dict]:
         """Every segment, the set-aside group (id -1) included, in id order."""
         return sorted(self.summary["segments"], key=lambda s: s["id"])

@@ -12,15 +12,23 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
 
     [analysis]
     k = 8                       # force the number of segments; omit to let the tool choose
+    groups = 6                  # force the number of groups (default: k, kept within 4-9)
+    types = 24                  # force the number of types (default: 3 per group, 12-40)
     seed = 0
     column_missing_threshold = 0.3
     row_missing_threshold = 0.25
     variance_target = 0.8
     k_min = 2
     k_max = 15
+    lookalike_sample = 10000    # rows per table for the lookalike score
+    lookalike_indicators = false
 
     [output]
     results = "_results"
+
+    [refresh]
+    keep_model = false          # true: score a new delivery with the previous model (no refit)
+    history_keep = 12           # how many runs the results folder's history keeps
 
     [engine]
     engine = "dask"             # "local" (default): one process; "dask": a Dask cluster
@@ -46,8 +54,10 @@ ENV_PREFIX = "SEGMENTS_"
 _SECTIONS = {
     "data": ("population", "customers", "feature_summary"),
     "analysis": ("k", "seed", "column_missing_threshold", "row_missing_threshold",
-                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers"),
+                 "variance_target", "k_min", "k_max", "demo_population", "demo_customers",
+                 "groups", "types", "lookalike_sample", "lookalike_indicators"),
     "output": ("results",),
+    "refresh": ("keep_model", "history_keep"),
     "engine": ("engine", "scheduler", "workers"),
 }
 ENGINES = ("local", "dask")
@@ -65,18 +75,32 @@ class AnalysisSettings:
     variance_target: float = 0.80  # keep the PCA components that explain 80% of variance
     k_min: int = 2
     k_max: int = 15
+    groups: int | None = None  # force the number of groups (analysis.segment.levels)
+    types: int | None = None  # force the number of types
+    lookalike_sample: int = 10_000  # rows drawn per table for the lookalike model (a quarter held out)
+    lookalike_indicators: bool = False  # give the lookalike model "value missing" columns
 
     def __post_init__(self) -> None:
+        share = "a share above 0 and at most 1 (0.3 means 30%)"
         checks = [
-            (self.k is None or self.k >= 2, "k", "an integer of at least 2"),
-            (0 < self.column_missing_threshold <= 1, "column_missing_threshold", "a share between 0 and 1"),
-            (0 < self.row_missing_threshold <= 1, "row_missing_threshold", "a share between 0 and 1"),
-            (0 < self.variance_target <= 1, "variance_target", "a share between 0 and 1"),
-            (2 <= self.k_min < self.k_max, "k_min/k_max", "2 <= k_min < k_max"),
+            (self.k is None or self.k >= 2, "k", self.k, "an integer of at least 2"),
+            (self.seed >= 0, "seed", self.seed, "an integer of at least 0"),
+            (0 < self.column_missing_threshold <= 1, "column_missing_threshold", self.column_missing_threshold, share),
+            (0 < self.row_missing_threshold <= 1, "row_missing_threshold", self.row_missing_threshold, share),
+            (0 < self.variance_target <= 1, "variance_target", self.variance_target, share),
+            (self.k_min >= 2, "k_min", self.k_min, "an integer of at least 2"),
+            (self.k_min < self.k_max, "k_min/k_max", f"{self.k_min}/{self.k_max}",
+             "2 <= k_min < k_max: k_min smaller than k_max"),
+            (self.groups is None or self.groups >= 2, "groups", self.groups, "an integer of at least 2"),
+            (self.types is None or self.types >= 3, "types", self.types, "an integer of at least 3"),
+            (self.groups is None or self.types is None or self.groups < self.types, "groups/types",
+             f"{self.groups}/{self.types}", "fewer groups than types"),
+            (self.lookalike_sample >= 100, "lookalike_sample", self.lookalike_sample, "an integer of at least 100"),
         ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise InputError(f"the setting {name} is out of range", column=name, expected=expected)
+        for ok, name, value, expected in checks:
+            if not ok:  # before any work: a run that would fail, or mislead, after minutes of loading
+                raise InputError(f"the setting {name} is out of range: it is {value}", column=name,
+                                 expected=expected)
 
 
 @dataclass(frozen=True)
@@ -89,6 +113,8 @@ class Settings:
     results: Path = Path("_results")
     demo_population: int = REAL_POPULATION
     demo_customers: int = REAL_CUSTOMERS
+    keep_model: bool = False  # score with the previous run's model instead of refitting
+    history_keep: int = 12  # runs kept in <results>/history
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     # How the analysis runs, not what it computes: not part of the cache key.
     engine: str = "local"
@@ -167,6 +193,13 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
             top[key] = cwd / value
         elif key in ("demo_population", "demo_customers", "workers"):
             top[key] = _coerce(key, value, "int")
+        elif key == "history_keep":
+            top[key] = _coerce(key, value, "int")
+            if top[key] < 1:
+                raise InputError("the setting history_keep is out of range", column=key,
+                                 expected="an integer of at least 1")
+        elif key == "keep_model":
+            top[key] = _flag(key, value)
         elif key in ("engine", "scheduler"):
             top[key] = str(value)
     if top.get("engine", "local") not in ENGINES:
@@ -182,12 +215,26 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
 
 def _coerce(key: str, value: Any, kind: str) -> Any:
     """Turn strings from the environment or CLI into the setting's type."""
+    if "bool" in str(kind):
+        return _flag(key, value)
     target = int if "int" in str(kind) else float
     try:
         return target(value)
     except (TypeError, ValueError):
         raise InputError(f"the setting {key} is {value!r}", column=key,
                          expected="an integer" if target is int else "a number") from None
+
+
+def _flag(key: str, value: Any) -> bool:
+    """A yes/no setting from TOML (a boolean), the environment or a flag (1/0, true/false, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise InputError(f"the setting {key} is {value!r}", column=key, expected="true or false")
 
 
 def replace_analysis(settings: Settings, **changes: Any) -> Settings:

@@ -97,6 +97,20 @@ def ours(data: Path, results: Path, table: Table) -> float:
     return time.perf_counter() - start
 
 
+def lookalike_figures(results: Path) -> None:
+    """The lookalike model's measured quality, for the benchmark's record (the temporary results go)."""
+    import json
+    facts = json.loads((results / "results.json").read_text())["lookalike"]
+    print(f"\nlookalike: {facts['chosen_model']}, CV AUC {facts['auc']:.3f} "
+          f"[{facts['auc_ci'][0]:.3f}, {facts['auc_ci'][1]:.3f}], held-out AUC {facts['held_out_auc']}")
+    print(f"{'depth':>6s} {'look':>6s} {'+flags':>6s} {'-flags':>6s} {'kept':>6s} {'segm':>6s} {'miss':>6s} {'aside':>6s}")
+    for row in facts["at_depth"]:
+        print(f"{row['depth']:6.1%} {row['lookalike']:6.1%} {row['lookalike_with_indicators']:6.1%} "
+              f"{row['lookalike_without_indicators']:6.1%} {row['lookalike_kept_rows']:6.1%} "
+              f"{row['segments']:6.1%} {row['missing_share_only']:6.1%} {row['set_aside_share_of_mailed']:6.1%}")
+    print()
+
+
 def reference(data: Path, table: Table, k_max: int) -> dict[int, float]:
     """The usual notebook approach, timed stage by stage; returns seconds per k."""
     from sklearn.cluster import KMeans
@@ -182,6 +196,7 @@ def main() -> int:
         cached = ours(data, Path(tmp) / "results", mine)
         show("customer-segments pipeline", mine)
         print(f"{'cached re-run':32s} {cached:9.1f}")
+        lookalike_figures(Path(tmp) / "results")
         if args.no_reference:
             return 0
         ref = Table(sampler)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -55,6 +56,37 @@ class TotalRss:
         self.peak = self.total()
 
 
+PIECE_ROWS = 3_000_000  # population rows generated at a time (~3 GB): larger files are pieces appended
+
+
+def generate_in_pieces(data: Path, population: int, customers: int) -> DemoPaths:
+    """Demo data of any size in bounded memory: pieces of at most ``PIECE_ROWS`` population rows,
+    each generated with its own seed (0, 1, ...) and appended (header once). One piece is exactly
+    ``generate(data, population, customers, seed=0)``."""
+    pieces = max(1, -(-population // PIECE_ROWS))
+    if pieces == 1:
+        return generate(data, population=population, customers=customers, seed=0)
+    data.mkdir(parents=True, exist_ok=True)
+    final = DemoPaths.in_folder(data)
+    partial = {role: getattr(final, role).with_suffix(".partial") for role in ("population", "customers")}
+    for piece in range(pieces):
+        pop_rows = population // pieces + (piece < population % pieces)
+        cust_rows = customers // pieces + (piece < customers % pieces)
+        part = generate(data / f"piece-{piece}", population=pop_rows, customers=cust_rows, seed=piece)
+        for role, target in partial.items():
+            with getattr(part, role).open("rb") as source, target.open("ab" if piece else "wb") as out:
+                if piece:
+                    source.readline()  # the header is written once
+                shutil.copyfileobj(source, out, 16 << 20)
+        if piece == 0:
+            shutil.copy(part.feature_summary, final.feature_summary)
+        shutil.rmtree(part.directory)
+        print(f"piece {piece + 1}/{pieces}: {pop_rows:,} + {cust_rows:,} rows", flush=True)
+    for role, source in partial.items():
+        source.rename(getattr(final, role))
+    return final
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--population", type=int, default=3_000_000)
@@ -63,6 +95,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="folder for the generated data (kept)")
     parser.add_argument("--engine", default="dask", choices=("dask", "local"))
     parser.add_argument("--results", type=Path, help="results folder to keep (default: a temporary one)")
+    parser.add_argument("--generate-only", action="store_true", help="only generate the data into --data")
     args = parser.parse_args()
     sampler = TotalRss()
     with tempfile.TemporaryDirectory(prefix="segments-dask-bench-") as tmp:
@@ -70,8 +103,10 @@ def main() -> int:
         paths = DemoPaths.in_folder(data)
         if not paths.population.is_file():
             start = time.perf_counter()
-            generate(data, population=args.population, customers=args.customers, seed=0)
+            generate_in_pieces(data, args.population, args.customers)
             print(f"generated {args.population:,} + {args.customers:,} rows in {time.perf_counter() - start:.0f} s")
+        if args.generate_only:
+            return 0
         rows: dict[str, list[float]] = {}
         started: dict[str, float] = {}
 

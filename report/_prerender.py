@@ -4,8 +4,9 @@ Pages only *read* a results folder. This script runs once per ``quarto render``:
 
 * Under ``segments report`` the analysis has just run (``SEGMENTS_ANALYSED`` is set and
   ``SEGMENTS_RESULTS`` names its folder): nothing to do but check that the folder is there.
-* Under a plain ``quarto render`` (or ``quarto preview``) it runs ``segments run`` in the
-  project root. That is cached on the data, settings and code, so it returns in about a second
+* Under a plain ``quarto render`` (or ``quarto preview``) it removes the frozen page outputs
+  (``_freeze/``: only ``segments report`` knows which results they were made from) and runs
+  ``segments run`` in the project root. That is cached on the data, settings and code, so it returns in about a second
   when nothing changed, and recomputes after a data refresh.
 
 Quarto runs ``.py`` scripts with the Python it finds (``QUARTO_PYTHON`` or ``python3`` on PATH),
@@ -39,6 +40,9 @@ def main() -> int:
         print(f"[pre-render] SEGMENTS_RESULTS={named} holds no results.json; run 'segments report' again",
               file=sys.stderr)
         return 1
+    # Frozen page outputs are tied to the results they were made from only by `segments report`
+    # (analysis.shell.freeze); a plain `quarto render` cannot check that, so it runs every page.
+    shutil.rmtree(ROOT / "_freeze", ignore_errors=True)
     command = [*segments_command(), "run"]
     print("[pre-render] " + " ".join(command) + " (cached: quick when nothing changed)")
     return subprocess.run(command, cwd=ROOT, check=False).returncode

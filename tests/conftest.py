@@ -16,6 +16,15 @@ from analysis.demo.synthetic import DemoPaths, generate
 
 SMALL_POPULATION = 30_000
 SMALL_CUSTOMERS = 8_000
+# Fixtures that cost a full analysis (or its data): a test using one is slow wherever it lives.
+SLOW_FIXTURES = {"small_data", "small_settings", "small_results"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the session's analysis as slow, so ``pytest -m "not slow"`` is quick."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,15 @@ def test_engine_from_file_environment_and_flags(tmp_path):
     assert load_settings({"engine": "local", "scheduler": None}, cwd=tmp_path, environ={}).engine == "local"
     with pytest.raises(InputError, match="engine"):
         load_settings(cwd=tmp_path, environ={"SEGMENTS_ENGINE": "spark"})
+
+
+def test_lookalike_settings_from_file_and_environment(tmp_path):
+    write_config(tmp_path, "[analysis]\nlookalike_sample = 5000\nlookalike_indicators = true\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert (settings.analysis.lookalike_sample, settings.analysis.lookalike_indicators) == (5000, True)
+    env = load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_INDICATORS": "no"})
+    assert env.analysis.lookalike_indicators is False
+    with pytest.raises(InputError, match="lookalike_indicators is 'maybe'. Expected true or false"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_INDICATORS": "maybe"})
+    with pytest.raises(InputError, match="lookalike_sample is out of range"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_LOOKALIKE_SAMPLE": "10"})

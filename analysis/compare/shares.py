@@ -78,12 +78,13 @@ def compare_segments(
       segments) under any dependence; the segment shares of one table are negatively
       dependent, and with ~10 segments the power cost over Benjamini-Hochberg is small,
       while a marketer acting on every verdict wants none of them to be a fluke.
-    - ``verdict``: 'over-represented' when p_adjusted < alpha and index >= 100(1 +
-      min_effect); 'under-represented' when p_adjusted < alpha and index <= 100(1 -
-      min_effect); otherwise 'in line'. Both are needed: with ~190k customers an index of
-      102 is "significant" yet useless for targeting, and an index of 300 from 3 customers
-      is large yet could be chance. The band is in index points (90..110 by default), the
-      way a marketer reads an index.
+    - ``verdict``: 'over-represented' when p_adjusted < alpha and the whole interval lies at
+      or above 100(1 + min_effect); 'under-represented' when p_adjusted < alpha and the whole
+      interval lies at or below 100(1 - min_effect); otherwise 'in line'. Both are needed:
+      with ~190k customers an index of 102 is "significant" yet useless for targeting, and an
+      index of 300 from 3 customers is large yet could be chance; an index of 111 with
+      interval 101-122 may well be inside the band, so it is 'in line'. The band is in index
+      points (90..110 by default), the way a marketer reads an index.
 
     Zero counts: log RR and se are undefined when x1 = 0 or x2 = 0. For such a segment
     0.5 is added to each cell of its 2x2 table (x + 0.5, n + 1 in both samples; the
@@ -105,6 +106,15 @@ def compare_segments(
                           alpha, min_effect=min_effect)
 
 
+def segment_counts(labels: np.ndarray, segments: Sequence[int]) -> np.ndarray:
+    """People per segment in the order ``[SET_ASIDE, *segments]`` (as ``compare_segments`` counts them);
+    counts add up over row blocks."""
+    order = _segment_order(segments, np.asarray(segments))
+    if len(labels) == 0:  # a block with nobody in it
+        return np.zeros(order.size, dtype=np.int64)
+    return _count(_labels(labels, "labels"), order, "labels")
+
+
 def compare_counts(pop_count: np.ndarray, cus_count: np.ndarray, order: Sequence[int], alpha: float = ALPHA,
                    *, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
     """``compare_segments`` from people per segment (in ``order``, set-aside included), not per-person labels.
@@ -124,8 +134,7 @@ def compare_counts(pop_count: np.ndarray, cus_count: np.ndarray, order: Sequence
     low, high, p_value = _katz(cus_count, n_cus, pop_count, n_pop, alpha)
     table["index_low"], table["index_high"], table["p_value"] = low, high, p_value
     table["p_adjusted"] = holm(p_value)
-    table["verdict"] = _verdict(table["index"].to_numpy(), table["p_adjusted"].to_numpy(),
-                                alpha, min_effect)
+    table["verdict"] = _verdict(low, high, table["p_adjusted"].to_numpy(), alpha, min_effect)
     return table.loc[:, list(COLUMNS)]
 
 
@@ -240,10 +249,11 @@ def _log_ratio(
 
 
 def _verdict(
-    index: np.ndarray, p_adjusted: np.ndarray, alpha: float, min_effect: float
+    low: np.ndarray, high: np.ndarray, p_adjusted: np.ndarray, alpha: float, min_effect: float
 ) -> np.ndarray:
-    """Over / under only when significant after Holm AND outside the 100(1 -/+ min_effect) band."""
+    """Over / under only when significant after Holm AND the interval clears the band."""
     significant = np.nan_to_num(p_adjusted, nan=1.0) < alpha
-    over = significant & (index >= 100 * (1 + min_effect) - _EFFECT_TOLERANCE)
-    under = significant & (index <= 100 * (1 - min_effect) + _EFFECT_TOLERANCE)
+    with np.errstate(invalid="ignore"):
+        over = significant & (np.nan_to_num(low, nan=0.0) >= 100 * (1 + min_effect) - _EFFECT_TOLERANCE)
+        under = significant & (np.nan_to_num(high, nan=np.inf) <= 100 * (1 - min_effect) + _EFFECT_TOLERANCE)
     return np.select([over, under], [OVER, UNDER], default=IN_LINE)

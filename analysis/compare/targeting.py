@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare.shares import OVER
-from analysis.present.wording import percent
 
 REQUIRED = ("index", "population_share", "customer_share", "verdict")
 GAINS_COLUMNS = (
@@ -80,18 +79,6 @@ class Headline:
     population_share: float
     customer_share: float
     top: bool = True
-
-    @property
-    def text(self) -> str:
-        """E.g. 'Mailing the top 3 segments reaches 12% of the population and 41% of
-        customer-like people'; lists the segments instead of "top" when ``top`` is False."""
-        count = len(self.segments)
-        if self.top:
-            which = "the top segment" if count == 1 else f"the top {count} segments"
-        else:
-            which = ("segment " if count == 1 else "segments ") + ", ".join(map(str, self.segments))
-        return (f"Mailing {which} reaches {percent(self.population_share, 0)} of the population "
-                f"and {percent(self.customer_share, 0)} of customer-like people")
 
 
 def headline(gains: pd.DataFrame, segments_to_mail: int | None = None) -> Headline:

@@ -11,27 +11,27 @@ counts and small samples:
 - *scaling and PCA*: counts, sums and sums of squares of the known values give the scaler;
   sums and the cross-product matrix of the scaled, filled rows give the covariance, whose
   eigen-decomposition is done on the client, as scikit-learn's ``covariance_eigh`` solver does;
-- *choosing k*: ``select_k`` on a random sample of at most ``SEARCH_SAMPLE`` kept rows;
-- *final k-means*: ``fit_final`` on that sample gives the starting centres, then Lloyd
-  iterations on all rows, each a map of per-partition centre sums and a reduce on the client;
-- *assignment, comparison, profiles*: labels per partition; per-segment counts and sums.
+- *choosing k, types and groups*: ``select_k`` and ``fit_levels`` on a seeded sample of at most
+  ``SEARCH_SAMPLE`` kept rows; then Lloyd iterations over all rows from the sample's type centres,
+  each a map of per-partition centre sums and a reduce on the client;
+- *everything after*: one pass per table gives people per type and group, trait sums, bin
+  counts for the ``changes`` page, the cross-table with a previous run's types (refresh
+  matching), and a seeded sample of rows for the lookalike model; ``assemble.write_results``
+  turns them into the same results folder as the local engine's.
 
-Duplicate rows are counted by hashing each row (as the local engine does) and grouping the
-hashes by value across partitions. Per-row outputs (the label tables) are streamed to the
-results folder one partition at a time. The fitted objects (plan, reducer, k-means) and every
-table after the assignment are those of the local engine, so the results folder is the same.
+Between passes the workers keep the cleaned partitions and the float32 scores; a worker that
+reaches its memory limit spills them to its local disk (Dask's own spilling), so memory stays
+bounded whatever the file size. Duplicate rows are counted by hashing each row (as the local
+engine does) and grouping the hashes by value across partitions.
 """
 from __future__ import annotations
 
 import codecs
-import dataclasses
-import datetime as dt
 import operator
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -41,27 +41,32 @@ from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.extmath import svd_flip
 
-from analysis.compare.shares import compare_counts
-from analysis.compare.targeting import gains_table, headline
-from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
+from analysis import refresh
+from analysis.assemble import RowWork, TableFacts, check_columns, check_rows, distinctness, write_results
+from analysis.compare.changes import bin_counts, bin_counts_on, bin_edges, bins_table
+from analysis.compare.shares import segment_counts
+from analysis.constants import SET_ASIDE
 from analysis.engine.cluster import connect
 from analysis.errors import InputError
-from analysis.inputs.loading import LoadedTable, Span, load_span, read_head, read_header
+from analysis.inputs.loading import LoadedTable, Span, load_span, read_head, read_header, read_notes
 from analysis.inputs.schema import Feature, load_features
-from analysis.pipeline import (Model, _segments, _versions, check_replaceable, check_rows,
-                               set_aside_profile)
 from analysis.prepare.cleaning import (CleanedTable, CleaningCounts, CleaningPlan, apply_cleaning,
                                        count_cleaning, decode, group_means, note_set_aside, plan_cleaning)
-from analysis.prepare.reduce import Reducer, assemble_reducer, interpret, loadings, scree
-from analysis.profile.traits import segment_names, trait_sums, traits_from_sums
-from analysis.segment.kselect import fit_final, select_k, size_order
+from analysis.prepare.reduce import Reducer, assemble_reducer
+from analysis.profile.traits import trait_sums
+from analysis.segment.kselect import select_k
+from analysis.segment.levels import Levels, fit_levels, group_count, type_count
+from analysis.segment.matching import cross_table
+from analysis.segment.model import Model
 from analysis.settings import Settings
 from analysis.shell.progress import Stages
 from analysis.shell.sources import Inputs
-from analysis.shell.store import atomic_folder, write_json
+from analysis.shell.store import atomic_folder
+from analysis.target.lookalike import Lookalike, fit_lookalike
 
-SPAN_BYTES = 64 << 20  # bytes of CSV per partition: ~250k rows, ~100 MB once loaded
-SEARCH_SAMPLE = 200_000  # kept rows gathered to the client for choosing k and the starting centres
+SPAN_BYTES = 64 << 20  # bytes of CSV per partition: ~250k rows, ~120 MB once cleaned
+SEARCH_SAMPLE = 200_000  # kept rows gathered to the client for choosing k and fitting the types
+BIN_SAMPLE = 200_000  # rows whose deciles set the bins of the ``changes`` page
 MAX_ITER = 300  # Lloyd iterations at most (scikit-learn's default)
 TOLERANCE = 1e-4  # stop when centres move less than this share of the mean variance (scikit-learn's rule)
 PART = "part-{:05d}.parquet"
@@ -243,22 +248,61 @@ def _centre_sums(scores: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _labels(table: CleanedTable, scores: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Segment per row: -1 for set-aside rows, else the nearest centre."""
+    """Type per row: -1 for set-aside rows, else the nearest centre."""
     labels = np.full(len(table.set_aside), SET_ASIDE, dtype=np.int16)
     labels[table.kept] = _nearest(scores, centres)[0]
     return labels
 
 
-def _label_counts(labels: np.ndarray, k: int) -> np.ndarray:
-    return np.bincount(labels.astype(np.int64) + 1, minlength=k + 1)  # position 0: set aside
+def _before(table: CleanedTable, model: Model) -> np.ndarray:
+    """The previous model's types on this partition (-1: set aside by either run), as
+    ``refresh.previous_types`` gives them when the cleaning plan is unchanged."""
+    before = model.assign(table).astype(np.int16)
+    before[table.set_aside] = SET_ASIDE
+    return before
 
 
-def _trait_sums(table: CleanedTable, labels: np.ndarray, k: int) -> np.ndarray:
-    return trait_sums(table.matrix.to_numpy(), labels, k)
+def _type_sums(scores: np.ndarray, table: CleanedTable, before: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per previous type: the sum of this run's scores of its kept members, and their count."""
+    labels = before[table.kept]
+    sums = np.zeros((n, scores.shape[1]))
+    inside = labels >= 0
+    np.add.at(sums, labels[inside], scores[inside].astype(np.float64))
+    return sums, np.bincount(labels[inside], minlength=n)
+
+
+def _tally(table: CleanedTable, labels: np.ndarray, type_group: np.ndarray, edges: dict | None,
+           previous_bins: pd.DataFrame | None, before: np.ndarray | None, previous_types: int) -> dict:
+    """Everything the results need of one partition once its types are known; all of it adds up."""
+    groups = _groups_of(labels, type_group)
+    n_types, n_groups = len(type_group), int(type_group.max()) + 1
+    values = table.matrix.to_numpy()
+    out = {"types": segment_counts(labels, list(range(n_types))),
+           "groups": segment_counts(groups, list(range(n_groups)))}
+    if edges is not None:  # the population
+        out.update(type_sums=trait_sums(values, labels, n_types), group_sums=trait_sums(values, groups, n_groups),
+                   bins=bin_counts_on(edges, table.matrix))
+        if previous_bins is not None:
+            out["previous_bins"] = bin_counts(previous_bins, table.matrix)
+        if before is not None:
+            out["cross"] = cross_table(before, labels, list(range(previous_types)), list(range(n_types))).to_numpy()
+    return out
+
+
+def _rows(table: CleanedTable, positions: np.ndarray, labels: np.ndarray | None = None) -> dict:
+    """Some rows of a cleaned partition: its matrix, set-aside flags and missing shares (and labels)."""
+    return {"matrix": table.matrix.iloc[positions], "set_aside": table.set_aside[positions],
+            "missing": table.row_missing_share[positions],
+            "labels": None if labels is None else labels[positions]}
+
+
+def _groups_of(labels: np.ndarray, type_group: np.ndarray) -> np.ndarray:
+    return np.append(type_group, SET_ASIDE).astype(np.int16)[np.where(labels >= 0, labels, len(type_group))]
 
 
 def _pick(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return scores[positions]
+
 
 
 # --- the flow ----------------------------------------------------------------------------------------
@@ -269,16 +313,24 @@ class Table:
 
     name: str
     file: Layout
-    cleaned: list  # futures of CleanedTable, one per span
-    rows: int
-    set_aside: int
+    cleaned: list  # futures of CleanedTable, one per span (spilled to disk by a worker at its memory limit)
+    sizes: list[int]  # rows per partition
+    kept_sizes: list[int]  # rows per partition that are not set aside
     quality: pd.DataFrame
     group_sums: dict[str, np.ndarray]
-    facts: dict
+    checks: dict
 
     @property
-    def group_means(self) -> pd.DataFrame:  # what ``set_aside_profile`` reads
-        return group_means(self.group_sums, self.set_aside)
+    def rows(self) -> int:
+        return int(sum(self.sizes))
+
+    @property
+    def set_aside(self) -> int:
+        return self.rows - int(sum(self.kept_sizes))
+
+    def facts(self) -> TableFacts:
+        return TableFacts(self.rows, self.set_aside, self.set_aside / max(self.rows, 1), self.quality,
+                          group_means(self.group_sums, self.set_aside))
 
 
 def _read(client, name: str, path: Path, features: list[Feature], stages: Stages) -> tuple[Layout, list, int]:
@@ -300,35 +352,36 @@ def _finish_table(client, name: str, file: Layout, raw: list, duplicates: int, p
                   stages: Stages) -> Table:
     cleaned = client.map(_clean, raw, plan=plan)
     facts = client.gather(client.map(_cleaned_facts, cleaned))
-    rows = sum(f["rows"] for f in facts)
-    quality = CleaningCounts(rows, reduce(operator.add, [f["quality"] for f in facts]), {}, (0, 0)).quality_table()
+    sizes = [f["rows"] for f in facts]
+    quality = CleaningCounts(sum(sizes), reduce(operator.add, [f["quality"] for f in facts]), {}, (0, 0)).quality_table()
     sums = {key: sum(f["group_sums"][key] for f in facts) for key in facts[0]["group_sums"]}
-    loaded = LoadedTable(file.path, pd.DataFrame(), tuple(file.extra), file.encoding)
-    checks = {"path": str(file.path), "rows": rows, "duplicate_rows": duplicates,
-              "extra_columns": list(file.extra), "encoding": file.encoding, "notes": loaded.notes()}
-    for note in loaded.notes():
+    checks = {"path": str(file.path), "rows": sum(sizes), "duplicate_rows": duplicates,
+              "extra_columns": list(file.extra), "encoding": file.encoding}
+    for note in read_notes(checks):
         stages.say(f"{file.path.name}: {note}")
-    return Table(name, file, cleaned, rows, sum(f["set_aside"] for f in facts), quality, sums, checks)
+    return Table(name, file, cleaned, sizes, [f["rows"] - f["set_aside"] for f in facts], quality, sums, checks)
 
 
-def prepare(client, inputs: Inputs, settings: Settings, stages: Stages) -> tuple[list[Feature], CleaningPlan, Table, Table]:
-    """Load, check and clean both files on the cluster; the plan is decided from the population's counts."""
+def prepare(client, inputs: Inputs, settings: Settings, stages: Stages,
+            plan: CleaningPlan | None = None) -> tuple[list[Feature], CleaningPlan, Table, Table]:
+    """Load, check and clean both files on the cluster; the plan is decided from the population's counts
+    (or is a kept model's)."""
     analysis = settings.analysis
     features = load_features(inputs.feature_summary)
     pop_file, pop_raw, pop_dups = _read(client, "population", inputs.population, features, stages)
     cust_file, cust_raw, cust_dups = _read(client, "customers", inputs.customers, features, stages)
     with stages.stage("clean"):
-        counts = client.gather(client.map(_count, pop_raw, features=features))
-        plan = plan_cleaning(sum(counts[1:], counts[0]), features, analysis)
+        fitted = plan is None
+        if fitted:
+            counts = client.gather(client.map(_count, pop_raw, features=features))
+            plan = plan_cleaning(sum(counts[1:], counts[0]), features, analysis)
         pop = _finish_table(client, "population", pop_file, pop_raw, pop_dups, plan, stages)
         del pop_raw
-        note_set_aside(plan, pop.set_aside / max(pop.rows, 1))
+        if fitted:
+            note_set_aside(plan, pop.set_aside / max(pop.rows, 1))
         cust = _finish_table(client, "customers", cust_file, cust_raw, cust_dups, plan, stages)
         del cust_raw
-    if not plan.columns:
-        raise InputError("no column is usable: every feature is missing in too many rows", path=inputs.population,
-                         expected=f"features missing in at most {analysis.column_missing_threshold:.0%} of rows",
-                         hint="Check that the export holds the values, not just the header and separators")
+    check_columns(plan, analysis, inputs.population)
     check_rows(pop.rows - pop.set_aside, analysis, inputs.population)
     return features, plan, pop, cust
 
@@ -372,21 +425,45 @@ def _pca(cov: np.ndarray, centre: np.ndarray, n: int, seed: int) -> PCA:
     return pca
 
 
+def _positions(chosen: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+    """Global row numbers (sorted) split into positions within each partition."""
+    bounds = np.cumsum([0, *sizes])
+    return [chosen[(chosen >= a) & (chosen < b)] - a for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _draw(n: int, size: int, seed: int) -> np.ndarray | None:
+    """A seeded sorted sample of ``size`` of ``n`` row numbers; None: take every row."""
+    if n <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+
+
 def search_sample(client, scores: list, sizes: list[int], seed: int) -> np.ndarray:
     """All kept rows' scores when they are at most ``SEARCH_SAMPLE``, else a seeded random sample of that many."""
-    n = sum(sizes)
-    if n <= SEARCH_SAMPLE:
+    chosen = _draw(sum(sizes), SEARCH_SAMPLE, seed)
+    if chosen is None:
         return np.concatenate(client.gather(scores))
-    chosen = np.sort(np.random.default_rng(seed).choice(n, size=SEARCH_SAMPLE, replace=False))
-    bounds = np.cumsum([0, *sizes])
-    picks = [client.submit(_pick, s, chosen[(chosen >= a) & (chosen < b)] - a)
-             for s, a, b in zip(scores, bounds[:-1], bounds[1:])]
+    picks = [client.submit(_pick, s, p) for s, p in zip(scores, _positions(chosen, sizes))]
     return np.concatenate(client.gather(picks))
 
 
-def lloyd(client, scores: list, start: np.ndarray, tolerance: float, say) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Lloyd iterations over all partitions from ``start``: centres, sizes, inertia and iterations."""
+def sample_rows(client, table: Table, size: int, seed: int, labels: list | None = None) -> tuple[CleanedTable, np.ndarray | None]:
+    """A seeded sample of ``size`` rows of a table (every row when it has fewer), in file order,
+    as a small ``CleanedTable`` on the client (with the rows' labels when given)."""
+    chosen = _draw(table.rows, size, seed)
+    positions = ([np.arange(n) for n in table.sizes] if chosen is None else _positions(chosen, table.sizes))
+    label_parts = labels or [None] * len(table.cleaned)
+    parts = client.gather([client.submit(_rows, c, p, lab) for c, p, lab in zip(table.cleaned, positions, label_parts)])
+    matrix = pd.concat([p["matrix"] for p in parts], ignore_index=True)
+    sample = CleanedTable(matrix, np.concatenate([p["set_aside"] for p in parts]),
+                          np.concatenate([p["missing"] for p in parts]), table.quality, pd.DataFrame())
+    return sample, (np.concatenate([p["labels"] for p in parts]) if labels else None)
+
+
+def lloyd(client, scores: list, start: np.ndarray, tolerance: float, say) -> tuple[np.ndarray, float, int]:
+    """Lloyd iterations over all partitions from ``start``: centres, inertia and iterations."""
     centres = start.astype(np.float64)
+    iteration = 0
     for iteration in range(1, MAX_ITER + 1):
         parts = client.gather(client.map(_centre_sums, scores, centres=centres, pure=False))
         sums, counts = sum(p[0] for p in parts), sum(p[1] for p in parts)
@@ -396,17 +473,18 @@ def lloyd(client, scores: list, start: np.ndarray, tolerance: float, say) -> tup
         if shift <= tolerance:
             break
     parts = client.gather(client.map(_centre_sums, scores, centres=centres, pure=False))
-    sizes, inertia = sum(p[1] for p in parts), sum(p[2] for p in parts)
     say(f"final k-means: {iteration} Lloyd iterations over all rows")
-    return centres, sizes, inertia, iteration
+    return centres, float(sum(p[2] for p in parts)), iteration
 
 
-def _stream_labels(labels: list, path: Path) -> None:
-    """Write per-row labels partition by partition, in order, into one Parquet file."""
+def _stream_labels(labels: list, type_group: np.ndarray, path: Path) -> None:
+    """Write per-row types and groups partition by partition, in order, into one Parquet file."""
     writer = None
     try:
         for future in labels:
-            table = pa.Table.from_pandas(pd.DataFrame({"segment": future.result()}), preserve_index=False)
+            types = future.result()
+            table = pa.Table.from_pandas(pd.DataFrame({"segment": types, "group": _groups_of(types, type_group)}),
+                                         preserve_index=False)
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table)
     finally:
@@ -417,121 +495,128 @@ def _stream_labels(labels: list, path: Path) -> None:
 def analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str, fingerprints: dict) -> None:
     """The analysis of ``pipeline._analyse`` on a Dask cluster, writing the same results folder."""
     with connect(settings, stages) as client:
-        _analyse(client, inputs, settings, stages, work, key, fingerprints)
+        write_results(work, row_work(client, inputs, settings, stages), inputs, settings, stages, key, fingerprints)
 
 
-def _analyse(client, inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str,
-             fingerprints: dict) -> None:
+def _summed(client, futures: list, key: str):
+    return sum(client.gather([client.submit(operator.getitem, f, key) for f in futures]))
+
+
+def row_work(client, inputs: Inputs, settings: Settings, stages: Stages) -> RowWork:
+    """``pipeline._analyse``'s row-level work, per partition; what ``write_results`` needs."""
     analysis = settings.analysis
-    features, plan, pop, cust = prepare(client, inputs, settings, stages)
-    columns = {c.name: c for c in plan.columns}
+    previous = refresh.load_previous(settings.results)
+    kept = refresh.kept_model(settings.keep_model, previous)  # None: fit a new model
+    features, plan, pop, cust = prepare(client, inputs, settings, stages, plan=kept.plan if kept else None)
+    columns = tuple(c.name for c in plan.columns)
     with stages.stage("scale, fill missing, PCA"):
-        reducer = fit_reducer(client, pop, tuple(columns), analysis.variance_target, analysis.seed)
+        reducer = kept.reducer if kept else fit_reducer(client, pop, columns, analysis.variance_target, analysis.seed)
         scores = client.map(_scores, pop.cleaned, reducer=reducer)
-        sizes = client.gather(client.map(len, scores))
+    forced_groups = analysis.groups if analysis.groups is not None else analysis.k
     with stages.stage("choose k"):
-        sample = search_sample(client, scores, sizes, analysis.seed)
+        sample = search_sample(client, scores, pop.kept_sizes, analysis.seed)
         k_range = range(analysis.k_min, analysis.k_max + 1)
-        selection = select_k(sample, k_range, seed=analysis.seed, forced_k=analysis.k, progress=stages.say)
-    with stages.stage("final clustering"):
-        kmeans = fit_final(sample, selection.k, seed=analysis.seed)
-        tolerance = TOLERANCE * float(np.mean(reducer.pca.explained_variance_))
-        centres, sizes_k, inertia, iterations = lloyd(client, scores, kmeans.cluster_centers_, tolerance, stages.say)
-        order = size_order(centres, sizes_k)
-        centres = np.ascontiguousarray(centres[order]).astype(kmeans.cluster_centers_.dtype)
-        kmeans.cluster_centers_, kmeans.inertia_, kmeans.n_iter_ = centres, inertia, iterations
-        kmeans.labels_ = kmeans.predict(sample)  # of the search sample: the rows it saw
+        selection = (refresh.kept_selection(previous) if kept else
+                     select_k(sample, k_range, seed=analysis.seed, forced_k=forced_groups, progress=stages.say))
+    previous_model = kept or (previous.model() if previous else None)
+    before = None
+    if (not kept and previous_model is not None and getattr(previous_model, "levels", None) is not None
+            and refresh.same_schema(previous_model.plan, plan)):
+        before = client.map(_before, pop.cleaned, model=previous_model)
+    engine = {"name": "dask", "scheduler": settings.scheduler, "workers": len(client.scheduler_info()["workers"]),
+              "partitions": {"population": len(pop.cleaned), "customers": len(cust.cleaned)},
+              "search_sample": len(sample), "lloyd_iterations": 0}
+    with stages.stage("types and groups"):
+        if kept:  # the previous model scores the new rows: no refit
+            levels = kept.levels
+        else:
+            levels = _fit_levels(client, scores, pop, sample, before, previous_model, selection.k, forced_groups,
+                                 analysis, reducer, engine, stages)
+        centres = levels.kmeans.cluster_centers_
         pop_labels = client.map(_labels, pop.cleaned, scores, centres=centres)
+        sample_types = _nearest(sample, centres)[0]
+        spread = distinctness(sample, sample_types, levels, analysis.seed)
         del scores
         cust_scores = client.map(_scores, cust.cleaned, reducer=reducer)
         cust_labels = client.map(_labels, cust.cleaned, cust_scores, centres=centres)
         del cust_scores
-    k = selection.k
-    with stages.stage("compare customers"):
-        segments = [SET_ASIDE, *range(k)]
-        pop_count = sum(client.gather(client.map(_label_counts, pop_labels, k=k)))
-        cust_count = sum(client.gather(client.map(_label_counts, cust_labels, k=k)))
-        comparison = compare_counts(pop_count, cust_count, segments)
-        gains = gains_table(comparison)
-        mailing = gains_table(comparison.drop(index=SET_ASIDE))
-        head = headline(mailing)
-    with stages.stage("profiles"):
-        sums = sum(client.gather(client.map(_trait_sums, pop.cleaned, pop_labels, k=k)))
-        traits = traits_from_sums(sums, list(columns), columns)
-        names = segment_names(traits, list(range(k)))
-        names[SET_ASIDE] = "Set aside: too much missing data"
-        model = Model(plan, reducer, kmeans, names, comparison["index"].astype(float).to_dict(), key)
-        segments_json = _segments(comparison, traits, names)
-        centroids = reducer.back_to_features(kmeans.cluster_centers_)
-        centroids.insert(0, "segment", range(k))
-    with stages.stage("write results"):
-        tables = {
-            "quality_population": pop.quality.reset_index(),
-            "quality_customers": cust.quality.reset_index(),
-            "cleaning_log": pd.DataFrame(plan.log),
-            "scree": scree(reducer),
-            "loadings": loadings(reducer, 10).reset_index(names="column"),
-            "k_curves": selection.curves.reset_index(),
-            "comparison": comparison.reset_index(),
-            "gains": gains.reset_index(),
-            "gains_mailing": mailing.reset_index(),
-            "traits": traits,
-            "centroids": centroids,
-            "set_aside_profile": set_aside_profile(pop, cust, {f.name: f for f in features}),
-        }
-        (work / "tables").mkdir()
-        for name, table in tables.items():
-            table.to_parquet(work / "tables" / f"{name}.parquet", index=False)
-        _stream_labels(pop_labels, work / "tables" / "labels_population.parquet")
-        _stream_labels(cust_labels, work / "tables" / "labels_customers.parquet")
-        joblib.dump(model, work / MODEL_FILE)
-        summary = {
-            "cache_key": key,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            "engine": {"name": "dask", "scheduler": settings.scheduler, "workers": len(client.scheduler_info()["workers"]),
-                       "partitions": {"population": len(pop.cleaned), "customers": len(cust.cleaned)},
-                       "search_sample": len(sample), "lloyd_iterations": iterations},
-            "data": {"source": "demo" if inputs.demo else "user", "files": fingerprints,
-                     "rows": {"population": pop.rows, "customers": cust.rows},
-                     "checks": {"population": pop.facts, "customers": cust.facts}, "note": inputs.note},
-            "settings": dataclasses.asdict(analysis),
-            "cleaning": _cleaning_summary(plan, pop, cust),
-            "pca": {"n_components": reducer.n_keep, "variance_target": analysis.variance_target,
-                    "variance_explained": float(reducer.pca.explained_variance_ratio_[: reducer.n_keep].sum()),
-                    "n_features": len(plan.columns), "components": interpret(reducer, columns)},
-            "k_selection": selection.to_dict(),
-            "segments": segments_json,
-            "comparison": {"alpha": ALPHA, "min_effect": MIN_EFFECT, "adjustment": "Holm",
-                           "interval": "Katz log-ratio"},
-            "targeting": {"segments": head.segments, "population_share": head.population_share,
-                          "customer_share": head.customer_share, "headline": head.text},
-            "timings": dict(stages.seconds),
-        }
-        write_json(work / RESULTS_FILE, summary)
+    with stages.stage("count per type and group"):
+        bin_rows, _ = sample_rows(client, pop, BIN_SAMPLE, analysis.seed)
+        edges = bin_edges(bin_rows.matrix)
+        del bin_rows
+        previous_bins = previous.table("feature_bins") if previous is not None else None
+        n_before = previous_model.levels.n_types if before is not None else 0
+        pop_tally = [client.submit(_tally, c, lab, levels.type_group, edges, previous_bins, b, n_before)
+                     for c, lab, b in zip(pop.cleaned, pop_labels, before or [None] * len(pop.cleaned))]
+        cust_tally = client.map(_tally, cust.cleaned, cust_labels, type_group=levels.type_group, edges=None,
+                                previous_bins=None, before=None, previous_types=0)
+        type_counts = (_summed(client, pop_tally, "types"), _summed(client, cust_tally, "types"))
+        group_counts = (_summed(client, pop_tally, "groups"), _summed(client, cust_tally, "groups"))
+        type_sums, group_sums = _summed(client, pop_tally, "type_sums"), _summed(client, pop_tally, "group_sums")
+        bins = client.gather([client.submit(operator.getitem, t, "bins") for t in pop_tally])
+        bins_now = bins_table(edges, {name: sum(b[name] for b in bins) for name in edges})
+        feature_counts = None
+        if previous_bins is not None:
+            parts = client.gather([client.submit(operator.getitem, t, "previous_bins") for t in pop_tally])
+            feature_counts = {name: sum(p[name] for p in parts) for name in parts[0]}
+    with stages.stage("match segments to the previous run"):
+        matched = (refresh.match_crossed(previous_model, levels, _summed(client, pop_tally, "cross"))
+                   if before is not None else None)
+        del pop_tally, cust_tally, before
+
+    def lookalike(mailing: pd.DataFrame, depth: float) -> Lookalike:
+        # Rows for the model: twice the sample of the population (training, then unseen reference
+        # rows for the scale), the sample of customers; every row when a table is that small.
+        size = analysis.lookalike_sample
+        pop_rows, pop_types = sample_rows(client, pop, 2 * size, analysis.seed, pop_labels)
+        cust_rows, _ = sample_rows(client, cust, size, analysis.seed)
+        return fit_lookalike(plan, reducer, pop_rows, cust_rows, pop_types, mailing, depth, size,
+                             analysis.lookalike_indicators, analysis.seed)
+
+    def write_labels(folder: Path) -> None:
+        _stream_labels(pop_labels, levels.type_group, folder / "labels_population.parquet")
+        _stream_labels(cust_labels, levels.type_group, folder / "labels_customers.parquet")
+
+    return RowWork(
+        features, plan, reducer, selection, levels, pop.facts(), cust.facts(),
+        {"population": pop.checks, "customers": cust.checks}, type_counts, group_counts, type_sums, group_sums,
+        spread, bins_now, lookalike, write_labels, previous=previous, kept=kept, previous_model=previous_model,
+        matched=matched, feature_counts=feature_counts, engine=engine)
 
 
-def _cleaning_summary(plan: CleaningPlan, pop: Table, cust: Table) -> dict:
-    """``pipeline._cleaning_summary`` from counts."""
-    return {
-        "dropped": plan.dropped,
-        "n_columns": len(plan.columns),
-        "row_missing_threshold": plan.row_missing_threshold,
-        "set_aside": {"population_count": pop.set_aside, "population_share": pop.set_aside / pop.rows,
-                      "customer_count": cust.set_aside, "customer_share": cust.set_aside / cust.rows},
-        "out_of_range": {"population": int(pop.quality["out_of_range"].sum()),
-                         "customers": int(cust.quality["out_of_range"].sum())},
-        "log": plan.log,
-    }
+def _fit_levels(client, scores: list, pop: Table, sample: np.ndarray, before: list | None,
+                previous_model: Model | None, k: int, forced_groups: int | None, analysis, reducer: Reducer,
+                engine: dict, stages: Stages) -> Levels:
+    """Types and groups fitted on the search sample (from the previous types' centres after a
+    refresh), then Lloyd iterations over all rows; type numbers, codes and groups stay the sample's."""
+    start = None
+    if before is not None and analysis.types is None:
+        n = previous_model.levels.n_types
+        parts = client.gather([client.submit(_type_sums, s, c, b, n) for s, c, b in zip(scores, pop.cleaned, before)])
+        sums, counts = sum(p[0] for p in parts), sum(p[1] for p in parts)
+        present = [t for t in range(n) if counts[t] > 0]
+        if len(present) >= 3:
+            start = np.stack([sums[t] / counts[t] for t in present]).astype(np.float32)
+    n_groups = group_count(k, forced_groups)
+    levels, _ = fit_levels(sample, n_groups, type_count(n_groups, analysis.types), seed=analysis.seed,
+                           forced_types=analysis.types is not None, forced_groups=forced_groups is not None,
+                           start=start)
+    kmeans = levels.kmeans
+    tolerance = TOLERANCE * float(np.mean(reducer.pca.explained_variance_))
+    centres, inertia, iterations = lloyd(client, scores, kmeans.cluster_centers_, tolerance, stages.say)
+    kmeans.cluster_centers_ = np.ascontiguousarray(centres).astype(kmeans.cluster_centers_.dtype)
+    kmeans.inertia_, kmeans.n_iter_ = inertia, iterations
+    kmeans.labels_ = _nearest(sample, kmeans.cluster_centers_)[0]  # of the search sample: the rows it saw
+    engine["lloyd_iterations"] = iterations
+    return levels
 
 
 # --- scoring a large file -----------------------------------------------------------------------------
 
 def _assign_span(file: Layout, span: Span, number: int, model: Model, folder: Path) -> int:
+    from analysis.shell.assign import scored
     raw, texts = load_span(file.path, file.header, list(model.plan.features), file.encoding, span, file.extra)
-    labels = pd.Series(model.assign(apply_cleaning(model.plan, raw)))
-    out = texts.assign(segment=labels, segment_name=labels.map(model.names),
-                       segment_index=labels.map(model.index).round(1))
+    out = scored(model, texts, apply_cleaning(model.plan, raw))
     out.to_parquet(folder / PART.format(number), index=False)
     return len(out)
 
@@ -540,8 +625,9 @@ def assign_parts(results: Path, source: Path, target: Path, settings: Settings, 
     """Score ``source`` on the cluster into a folder of Parquet parts, in input order; returns the rows written.
 
     Part ``i`` holds span ``i`` of the input, rows in file order, so reading the folder's parts
-    in name order (as ``pandas.read_parquet(folder)`` does) gives the input's order. The folder
-    is written beside ``target`` and swapped in only when every part is there.
+    in name order (as ``pandas.read_parquet(folder)`` does) gives the input's order. The columns
+    are those of ``segments assign`` with the local engine. The folder is written beside
+    ``target`` and swapped in only when every part is there.
     """
     from analysis.shell.assign import load_model
     target = Path(target)

@@ -68,17 +68,22 @@ class LoadedTable:
 
     def notes(self) -> list[str]:
         """How the file was read differently from what it says, for the user to know."""
-        notes = []
-        if self.extra_columns:
-            notes.append("extra columns ignored: " + ", ".join(map(_show, self.extra_columns)))
-        if self.encoding != "utf-8":
-            notes.append(f"not valid UTF-8, read as {self.encoding}")
-        return notes
+        return read_notes(self.facts())
 
     def facts(self) -> dict:
-        """The same facts for results.json."""
+        """The facts for results.json (no sentences: :func:`read_notes` words them)."""
         return {"path": str(self.path), "rows": self.rows, "duplicate_rows": self.duplicate_rows,
-                "extra_columns": list(self.extra_columns), "encoding": self.encoding, "notes": self.notes()}
+                "extra_columns": list(self.extra_columns), "encoding": self.encoding}
+
+
+def read_notes(facts: dict) -> list[str]:
+    """How a file was read differently from what it says, from its :meth:`LoadedTable.facts`."""
+    notes = []
+    if facts["extra_columns"]:
+        notes.append("extra columns ignored: " + ", ".join(map(_show, facts["extra_columns"])))
+    if facts["encoding"] != "utf-8":
+        notes.append(f"not valid UTF-8, read as {facts['encoding']}")
+    return notes
 
 
 def _show(name: str) -> str:

@@ -9,6 +9,7 @@ Nothing here computes results: numbers come from the results folder (``analysis.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import textwrap
 from contextlib import contextmanager
@@ -24,11 +25,14 @@ from matplotlib.ticker import PercentFormatter
 
 from analysis.constants import STABLE_ARI
 from analysis.constants import SET_ASIDE
+from analysis.present.segments import effect_rows, label, level
 from analysis.present.words import column_words, mailing_gains, profile_order, shares, short_label
 from analysis.results import Results
 
 WIDTH = 6.5  # inches
 DPI = 200
+# Where pages write the charts they show with alternative text (relative to the page, gitignored).
+CHARTS = "charts_files"
 SET_ASIDE_COLOUR = "#8c8c8c"
 # Seaborn's colour-blind palette, then its dark one, without their greys: grey means set aside.
 SEGMENT_COLOURS = tuple(c for c in (*sns.color_palette("colorblind").as_hex(), *sns.color_palette("dark").as_hex())
@@ -87,15 +91,30 @@ def png(fig: Figure, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
-def show(fig: Figure) -> None:
+def show(fig: Figure, alt: str | None = None) -> None:
     """Display a figure on a report page (or in a notebook) as a PNG image.
 
     The image is made here rather than by the notebook's matplotlib backend, so pages look the
     same whatever backend or IPython version runs them; Quarto attaches the cell's ``fig-cap``
-    and ``label`` to it as to any figure.
+    and ``label`` to it as to any figure. With ``alt`` (the chart's message, from
+    :mod:`analysis.present.alt_text`) the PNG is written to ``charts_files/`` beside the page and
+    shown as a markdown image with that ``fig-alt``: Quarto gives an image displayed by a cell
+    its caption as alternative text, and a cell option cannot be computed from the results.
     """
-    from IPython.display import Image, display
-    display(Image(data=png(fig), format="png"))
+    from IPython.display import Image, Markdown, display
+    data = png(fig)
+    if alt is None:
+        display(Image(data=data, format="png"))
+        return
+    path = Path(CHARTS) / (hashlib.blake2b(data, digest_size=10).hexdigest() + ".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    display(Markdown(f'![]({path.as_posix()}){{fig-alt="{attribute(alt)}"}}'))
+
+
+def attribute(text: str) -> str:
+    """Text as a Pandoc attribute value in double quotes (one line, quotes and backslashes escaped)."""
+    return " ".join(str(text).split()).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def save(fig: Figure, path: Path | str) -> Path:
@@ -117,12 +136,15 @@ def missingness(results: Results, top: int = 25) -> Figure:
     pop = results.table("quality_population").set_index("feature")["missing_share"]
     cust = results.table("quality_customers").set_index("feature")["missing_share"].reindex(pop.index)
     order = pop[pop > 0].sort_values(ascending=False).head(top).index[::-1]
-    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f})" for f in order]
     dropped = results.summary["cleaning"]["dropped"]
+    # Dropped features are red *and* say so: colour alone must not carry the message.
+    labels = [f"{_wrap(schema[f].description if f in schema else f, 38)} ({f}{', dropped' if f in dropped else ''})"
+              for f in order]
     with _style():
         fig, ax = _subplots(figsize=(WIDTH, 0.26 * len(order) + 1.1))
         y = np.arange(len(order))
-        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population")
+        ax.barh(y + 0.2, pop[order], height=0.4, color=POPULATION_COLOUR, label="Population (hatched)",
+                hatch="//", edgecolor="white", linewidth=0)
         ax.barh(y - 0.2, cust[order], height=0.4, color=CUSTOMER_COLOUR, label="Customers")
         ax.set_yticks(y, labels, fontsize=6.5)
         for tick, feature in zip(ax.get_yticklabels(), order):
@@ -136,14 +158,14 @@ def missingness(results: Results, top: int = 25) -> Figure:
         ax.set_xlabel("People with the value missing or unknown")
         ax.set_ylim(-0.7, len(order) - 0.3)
         ax.grid(axis="y", visible=False)
-        ax.legend(loc="lower right")
+        fig.legend(loc="outside lower center", ncols=2)  # below the chart: never over a bar
     return fig
 
 
 def set_aside_profile(results: Results, top: int = 8) -> Figure:
     """How the set-aside people differ from everyone else, in effect sizes with plain labels."""
     profile = results.table("set_aside_profile").head(top)
-    effects = profile["effect"].to_numpy() if len(profile) else np.array([])
+    effects = np.abs(profile["effect"].to_numpy()) if len(profile) else np.array([])
     return _effect_bars(effects, list(profile["phrase"]) if len(profile) else [], SET_ASIDE_COLOUR,
                         "Set-aside people compared with everyone else (population)",
                         empty="Too few set-aside people have known values to compare them")
@@ -157,8 +179,11 @@ def scree(results: Results, first: int = 20) -> Figure:
     with _style():
         fig, (left, right) = _subplots(1, 2, figsize=(WIDTH, 2.7))
         head = table.head(first)
-        left.bar(head["component"], head["variance_ratio"],
-                 color=[NEUTRAL if k else "#c5cbd3" for k in head["kept"]])
+        kept = head["kept"].to_numpy(dtype=bool)
+        left.bar(head["component"][kept], head["variance_ratio"][kept], color=NEUTRAL, label="Kept")
+        left.bar(head["component"][~kept], head["variance_ratio"][~kept], color="#c5cbd3", hatch="..",
+                 edgecolor="#8a939e", linewidth=0, label="Not kept (dotted)")
+        left.legend(loc="upper right")
         left.set_title(f"Each of the first {len(head)} components")
         left.set_xlabel("Component")
         left.set_ylabel("Share of variation")
@@ -284,7 +309,7 @@ def index_chart(results: Results) -> Figure:
 
 def gains(results: Results) -> Figure:
     """Gains chart: mailing segments in index order, share of population mailed vs share of the
-    customer profile reached; the headline's selection is marked, the set-aside group is the
+    current customers reached; the headline's selection is marked, the set-aside group is the
     grey last step."""
     table = mailing_gains(results)
     aside = results.segment(SET_ASIDE) if any(s["id"] == SET_ASIDE for s in results.segments) else None
@@ -304,17 +329,22 @@ def gains(results: Results) -> Figure:
                     label="Set-aside group (not mailed)")
         head = results.summary["targeting"]
         ax.scatter([], [], s=60, color="white", edgecolor="#222222", label="Headline selection")
-        ax.annotate(f"{head['population_share']:.0%} mailed → {head['customer_share']:.0%} of the customer profile",
+        ax.annotate(f"{head['population_share']:.0%} mailed → {head['customer_share']:.0%} of current customers",
                     (head["population_share"], head["customer_share"]), textcoords="offset points",
                     xytext=(12, -14), fontsize=7.5)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1.02)
-        ax.set_xlabel("Share of the population mailed")
-        ax.set_ylabel("Share of the customer profile reached")
-        ax.legend(loc="lower right")
+        gains_axes(ax)
     return fig
+
+
+def gains_axes(ax) -> None:
+    """The axes every gains chart shares: population mailed (cost) against current customers reached."""
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Share of the population mailed")
+    ax.set_ylabel("Share of current customers reached")
+    ax.legend(loc="lower right")
 
 
 def segment_traits(results: Results, segment_id: int) -> Figure:
@@ -325,16 +355,55 @@ def segment_traits(results: Results, segment_id: int) -> Figure:
     """
     if segment_id == SET_ASIDE:
         return set_aside_profile(results)
-    segment = results.segment(segment_id)
-    traits = segment["top_traits"]
-    return _effect_bars(np.array([t["effect"] for t in traits]), [t["phrase"] for t in traits],
-                        segment_colour(segment_id), _wrap(short_label(segment), 80))
+    return level_traits(results.segment(segment_id))
+
+
+def level_traits(entry: dict) -> Figure:
+    """A group's or type's strongest traits; every bar points right: more of what its label says."""
+    values, labels = effect_rows(entry)
+    colour = segment_colour(entry["id"] if entry.get("level") != "group" else entry["id"] * 3)
+    return _effect_bars(values, labels, colour, _wrap(label(entry), 80))
+
+
+QUADRANT_COLOURS = {"core": "#029e73", "developmental": "#0173b2", "niche": "#de8f05", "low priority": "#8c8c8c"}
+
+
+def game_plan(results: Results) -> Figure:
+    """Esri-style game plan: types by share of current customers (x) and index (y, log scale)."""
+    plan = results.summary["game_plan"]
+    types = [t for t in level(results, "types") if t["id"] != SET_ASIDE and t["index"]]
+    with _style():
+        fig, ax = _subplots(figsize=(WIDTH, 4.2))
+        for t in types:
+            colour = QUADRANT_COLOURS.get(t.get("game_plan"), NEUTRAL)
+            ax.scatter(t["customer_share"], t["index"], s=20 + 900 * t["population_share"], color=colour,
+                       alpha=0.8, edgecolor="white", linewidth=0.8, zorder=3)
+            ax.annotate(t["code"], (t["customer_share"], t["index"]), textcoords="offset points",
+                        xytext=(5, 3), fontsize=7)
+        ax.set_yscale("log")
+        ax.axhline(plan["index_threshold"], color="#444444", linestyle="--", linewidth=0.9)
+        ax.axvline(plan["share_threshold"], color="#444444", linestyle="--", linewidth=0.9)
+        ax.axhline(100, color="#bbbbbb", linewidth=0.8)
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+        indexes = [t["index"] for t in types]
+        ax.set_ylim(max(min(indexes) * 0.8, 1), max(indexes) * 1.25)
+        ax.set_xlim(0, max(t["customer_share"] for t in types) * 1.15)
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0f}")
+        ax.set_xlabel("Share of current customers in the type")
+        ax.set_ylabel("Customer index (log scale; 100 = as in the population)")
+        ax.legend(handles=[Patch(color=c, label=q) for q, c in QUADRANT_COLOURS.items()], loc="lower right",
+                  ncol=4)
+    return fig
 
 
 def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: str,
                  empty: str = "No trait differs from the population by 0.2 standard deviations or more",
                  ) -> Figure:
-    """Horizontal effect-size bars, strongest on top, each labelled with its phrase."""
+    """Horizontal bars, strongest on top, each labelled with its phrase.
+
+    Callers pass sizes (>= 0) and the phrase of the side the segment is on, so a bar to the
+    right always means "more of what the label says", whatever the code direction of the scale.
+    """
     with _style():
         fig, ax = _subplots(figsize=(WIDTH, 0.42 * max(len(effects), 1) + 1.1))
         if len(effects) == 0:
@@ -346,14 +415,16 @@ def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: st
         ax.set_yticks(y, [_wrap(p, 40) for p in phrases], fontsize=7.5)
         ax.axvline(0, color="#444444", linewidth=0.8)
         limit = max(1.0, float(np.max(np.abs(effects))) * 1.15)
-        ax.set_xlim(-limit, limit)
-        ax.set_xlabel("Difference from the population (standard deviations; ±0.2 small, ±0.5 clear, ±0.8 marked)",
-                      fontsize=7.5)
-        ax.set_title(title, loc="left")
+        ax.set_xlim(min(0.0, float(np.min(effects)) * 1.15), limit)
+        ax.set_xlabel("How much more than the population\n"
+                      "(standardised difference; 0.2 small, 0.5 clear, 0.8 marked)", fontsize=7.5)
+        # From the figure's left edge, not the axes': the phrases on the left take a third of the
+        # width, and a long segment name starting after them ran off the page.
+        fig.suptitle(title, x=0.01, ha="left", fontsize=STYLE["axes.titlesize"], fontweight="bold")
         ax.grid(axis="y", visible=False)
     return fig
 
 
 FIGURES = {"missingness": missingness, "set_aside_profile": set_aside_profile, "scree": scree,
            "component_weights": component_weights, "k_curves": k_curves, "segment_shares": segment_shares,
-           "index_chart": index_chart, "gains": gains}
+           "index_chart": index_chart, "gains": gains, "game_plan": game_plan}

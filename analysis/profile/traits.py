@@ -1,9 +1,13 @@
-"""Describe each segment: what distinguishes it from the population, a short name, a pen portrait.
+"""What distinguishes each segment from the population, column by column.
 
-Traits are standardised mean differences (Cohen's d against the population): the segment's
-mean of a cleaned column minus the population mean, divided by the population's standard
-deviation. Means ignore unknown values instead of using imputed ones, so imputation never
-manufactures a trait. Words come from each column's own scale direction (``CleanColumn.words``).
+``effect`` is the *standardised difference from the population*: the segment's mean of a
+cleaned column minus the whole population's mean, divided by the population's standard
+deviation (not Cohen's d, which pools the two groups' spreads). It ranks traits of every kind on
+one scale. For 0/1 flags the difference that is reported is ``difference``: the segment's share
+with the flag minus the population's, in share points (0.12 = 12 percentage points); for scales
+``difference`` equals ``effect``. Means ignore unknown values instead of using imputed ones, so
+imputation never manufactures a trait. Words come from each column's own scale direction
+(``CleanColumn.words``); a flag's phrase is what the flag means, without "more often".
 """
 from __future__ import annotations
 
@@ -12,10 +16,8 @@ import pandas as pd
 
 from analysis.prepare.cleaning import CleanColumn
 from analysis.prepare.moments import group_sums, mean_std
-from analysis.present.wording import join_words
 
 TRAITS_PER_SEGMENT = 6
-NAME_TRAITS = 2
 MIN_EFFECT = 0.2  # |d| below this is not called a trait (Cohen's "small")
 
 
@@ -53,52 +55,25 @@ def traits_from_sums(sums: np.ndarray, names: list[str], columns: dict[str, Clea
         "segment_mean": means.ravel(),
         "population_mean": np.tile(overall, k),
     })
-    table["phrase"] = [columns[c].words(e) for c, e in zip(table["column"], table["effect"])]
+    table["kind"] = [columns[c].kind for c in table["column"]]
+    flag = (table["kind"] == "flag").to_numpy()
+    table["difference"] = np.where(flag, table["segment_mean"] - table["population_mean"], table["effect"])
+    table["phrase"] = [columns[c].label if columns[c].kind == "flag" and e > 0 else columns[c].words(e)
+                       for c, e in zip(table["column"], table["effect"])]
     table["description"] = [columns[c].description for c in table["column"]]
+    table["source"] = [columns[c].source for c in table["column"]]
     return table
 
 
 def top_traits(traits: pd.DataFrame, segment: int, n: int = TRAITS_PER_SEGMENT) -> pd.DataFrame:
-    """The ``n`` traits with the largest absolute effect, one per source phrase, strongest first."""
+    """The ``n`` traits with the largest absolute effect, one per source phrase, strongest first.
+
+    A flag counts only where the segment has it more often (its phrase says what it is); the
+    opposite side of a one-hot feature shows as another level's flag.
+    """
     rows = traits[traits["segment"] == segment]
+    if "kind" in rows:
+        rows = rows[(rows["kind"] != "flag") | (rows["effect"] > 0)]
     rows = rows.reindex(rows["effect"].abs().sort_values(ascending=False).index)
     rows = rows[rows["effect"].abs() >= MIN_EFFECT].drop_duplicates("phrase")
     return rows.head(n)
-
-
-STRENGTHS = ((0.8, "Marked"), (0.5, "Clear"), (MIN_EFFECT, "Smaller"))  # Cohen's large/medium/small
-
-
-def strength(effect: float) -> str:
-    """Plain-language size of a standardised difference (Cohen's conventions)."""
-    return next(word for limit, word in STRENGTHS if abs(effect) >= limit)
-
-
-def segment_names(traits: pd.DataFrame, segments: list[int]) -> dict[int, str]:
-    """Short unique names built from each segment's two strongest traits."""
-    names: dict[int, str] = {}
-    for segment in segments:
-        phrases = list(top_traits(traits, segment, NAME_TRAITS)["phrase"])
-        name = ", ".join(phrases) if phrases else "close to the average"
-        name = name[0].upper() + name[1:]
-        if name in names.values():
-            name = f"{name} ({segment})"
-        names[segment] = name
-    return names
-
-
-def pen_portrait(segment: int, name: str, comparison_row: pd.Series, traits: pd.DataFrame) -> str:
-    """A paragraph a marketer can read: size, customer index and the distinguishing traits."""
-    top = top_traits(traits, segment)
-    sentences = [
-        f"Segment {segment}, \u201c{name}\u201d, is {comparison_row['population_share']:.1%} of the "
-        f"population and {comparison_row['customer_share']:.1%} of customers "
-        f"(index {comparison_row['index']:.0f}).",
-    ]
-    if top.empty:
-        sentences.append("Its people are close to the population average on every feature.")
-    for _, word in STRENGTHS:
-        phrases = [p for p, e in zip(top["phrase"], top["effect"]) if strength(e) == word]
-        if phrases:
-            sentences.append(f"{word} differences from the population: {join_words(phrases)}.")
-    return " ".join(sentences)

@@ -31,9 +31,9 @@ full-batch fits from different seeds agree only at 0.95). ``select_k`` over k = 
 16-29 s in all (the weaker the structure, the more Lloyd iterations), nearly all of it in the
 14 x 5 x 3 sample starts; ``n_boot=3`` cuts that by 40 %.
 
-The rule (also returned as ``KSelection.rule``)
------------------------------------------------
-See :data:`RULE`. In short: the elbow, moved by at most 2 to a k whose segments reproduce
+The rule (its parameters are returned by ``KSelection.to_dict``)
+----------------------------------------------------------------
+See :func:`select_k`. In short: the elbow, moved by at most 2 to a k whose segments reproduce
 (stability ARI >= 0.90) and separate clearly better (silhouette at least 0.02 higher), or away
 from an elbow that does not reproduce. Anchoring on the elbow keeps the pick from collapsing to
 k = 2, where silhouette and stability usually peak on weakly clustered survey data; the other
@@ -56,7 +56,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Callable
 
@@ -90,20 +90,19 @@ FIT_WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffin
 #: OpenMP threads for the full-batch k-means on all rows (see "Threads and reproducibility").
 MAX_THREADS = 2
 
-RULE = (
-    "Start from the elbow of the inertia curve: with k and inertia both scaled to 0-1, the k "
-    "that lies furthest below the straight line joining the first and last points. Among the "
-    f"k's within ±{WINDOW} of the elbow, keep those whose segments reproduce (mean adjusted Rand "
-    f"index >= {STABLE_ARI:.2f} between k-means fits on {{n_boot}} bootstrap resamples). If none "
-    "reproduces, take the elbow. Otherwise take the reproducible k with the highest silhouette, "
-    "except that a reproducible elbow is kept unless another k beats its silhouette by at least "
-    f"{SILHOUETTE_MARGIN}. Ties go to the k nearest the elbow, then to the smaller k."
-)
+#: Which part of the rule decided k (``KSelection.reason``); the report puts each into words.
+FORCED = "forced"  # the user set k
+ELBOW_UNSTABLE = "elbow-unstable"  # no k near the elbow reproduces: the elbow is kept
+ELBOW_KEPT = "elbow-kept"  # the elbow reproduces and no neighbour separates clearly better
+BETTER_SEPARATED = "better-separated"  # a reproducible neighbour separates clearly better
+ELBOW_UNREPRODUCIBLE = "elbow-unreproducible"  # the elbow does not reproduce, a neighbour does
+REASONS = (FORCED, ELBOW_UNSTABLE, ELBOW_KEPT, BETTER_SEPARATED, ELBOW_UNREPRODUCIBLE)
 
 
 @dataclass(frozen=True, eq=False)
 class KSelection:
-    """The chosen k, why, and the per-k curves behind it.
+    """The chosen k, which part of the rule decided it (``reason``, one of :data:`REASONS`),
+    and the per-k curves behind it.
 
     ``curves`` is indexed by ``k`` with columns ``inertia`` (within-cluster sum of squares over
     all rows), ``silhouette``, ``stability_mean``, ``stability_min``, ``elbow_gap`` (how far
@@ -117,10 +116,16 @@ class KSelection:
     curves: pd.DataFrame
     elbow_k: int
     seconds: float
-    rule: str = field(default=RULE.format(n_boot=5))
+    n_boot: int = 5
+
+    @property
+    def rule(self) -> dict:
+        """The rule's parameters: what the report needs to state the rule with this run's numbers."""
+        return {"window": WINDOW, "stable_ari": STABLE_ARI, "silhouette_margin": SILHOUETTE_MARGIN,
+                "n_boot": self.n_boot}
 
     def to_dict(self) -> dict:
-        """JSON-ready: plain ints, floats (NaN -> None), strings and a list of per-k records."""
+        """JSON-ready: plain ints, floats (NaN -> None), codes and a list of per-k records."""
         records = []
         for k, row in self.curves.iterrows():
             record: dict = {"k": int(k)}
@@ -152,7 +157,7 @@ def select_k(
     components). Every k in ``k_range`` gets ``n_boot`` k-means fits on bootstrap resamples of
     one random sample of ``sample_size`` rows; silhouette and stability are measured on one
     random evaluation set of ``silhouette_size`` rows (see the module docstring for details and
-    measurements). The pick follows :data:`RULE`:
+    measurements). The pick:
 
         Start from the elbow of the inertia curve (k and inertia scaled to 0-1; the k furthest
         below the line joining the first and last points). Among the k's within ±2 of it keep
@@ -162,7 +167,7 @@ def select_k(
 
     The result is always a k of ``k_range``, unless ``forced_k`` is given: then the curves are
     still computed (with a row for ``forced_k`` if it lies outside ``k_range``) but ``forced_k`` is
-    returned with the reason "forced by the user setting k = N". ``progress`` is called once per
+    returned with the reason :data:`FORCED`. ``progress`` is called once per
     stage and once per k. Same inputs and seed give the same result.
 
     Raises ValueError for a bad array or setting, e.g. a k_range needing more rows than sampled.
@@ -212,15 +217,16 @@ def select_k(
                      "reproducible", "smallest_share"]]
     elbow = int(in_range.index[int(np.argmax(gaps))])
     if forced_k is not None:
-        k, reason = int(forced_k), f"forced by the user setting k = {forced_k}"
+        k, reason = int(forced_k), FORCED
     else:
-        k, reason = _apply_rule(in_range, elbow, n_boot)
+        k, reason = _apply_rule(in_range, elbow)
     say(f"chose k = {k} ({'forced' if forced_k is not None else f'elbow at {elbow}'})")
     return KSelection(k=k, reason=reason, curves=curves, elbow_k=elbow,
-                      seconds=time.perf_counter() - start, rule=RULE.format(n_boot=n_boot))
+                      seconds=time.perf_counter() - start, n_boot=n_boot)
 
 
-def fit_final(scores: np.ndarray, k: int, seed: int = 0) -> KMeans:
+def fit_final(scores: np.ndarray, k: int, seed: int = 0, n_init: int = FINAL_N_INIT,
+              sample_size: int = FINAL_SAMPLE) -> KMeans:
     """Fit the final k segments on ALL rows; segment 0 is the largest, then by falling size.
 
     Method, chosen by measurement at 800k x 35 float32 on 2 cores: ``FINAL_N_INIT`` k-means++
@@ -243,8 +249,8 @@ def fit_final(scores: np.ndarray, k: int, seed: int = 0) -> KMeans:
         raise ValueError(f"k must be a whole number from 1 to the number of rows ({n:,}); got {k!r}")
     k = int(k)
     rng = np.random.default_rng(seed)
-    sample = X[np.sort(rng.choice(n, size=min(FINAL_SAMPLE, n), replace=False))]
-    start_seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=FINAL_N_INIT)]
+    sample = X[np.sort(rng.choice(n, size=min(sample_size, n), replace=False))]
+    start_seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=n_init)]
     starts = _fit_each([(sample, k, 1, s) for s in start_seeds])
     best = starts[int(np.argmin([inertia for _, inertia in starts]))][0]
     with threadpool_limits(limits=MAX_THREADS, user_api="openmp"):
@@ -395,28 +401,16 @@ def _elbow_gaps(ks: np.ndarray, inertia: np.ndarray) -> np.ndarray:
     return y[0] + (y[-1] - y[0]) * x - y
 
 
-def _apply_rule(curves: pd.DataFrame, elbow: int, n_boot: int) -> tuple[int, str]:
+def _apply_rule(curves: pd.DataFrame, elbow: int) -> tuple[int, str]:
+    """The chosen k and which part of the rule chose it (a code of :data:`REASONS`)."""
     near = curves[(curves.index >= elbow - WINDOW) & (curves.index <= elbow + WINDOW)]
     stable = near[near["reproducible"]]
-    e = curves.loc[elbow]
-    said_elbow = f"the inertia curve bends most clearly at k = {elbow} (the elbow)"
     if stable.empty:
-        best = near["stability_mean"].max()
-        return elbow, (f"k = {elbow}: {said_elbow}. No k within ±{WINDOW} of it reproduces well "
-                       f"across {n_boot} refits (best stability {best:.2f}, below "
-                       f"{STABLE_ARI:.2f}), so the elbow is kept; treat segment borders as soft.")
+        return elbow, ELBOW_UNSTABLE
     sil = stable["silhouette"].fillna(-np.inf)
-    order = sorted(stable.index, key=lambda k: (-sil[k], abs(k - elbow), k))
-    top = int(order[0])
-    if e["reproducible"] and (top == elbow or sil[top] < sil[elbow] + SILHOUETTE_MARGIN):
-        return elbow, (f"k = {elbow}: {said_elbow}, its segments reproduce across {n_boot} "
-                       f"refits (stability {e['stability_mean']:.2f}) and no k within ±{WINDOW} "
-                       f"separates clearly better (silhouette {e['silhouette']:.2f}).")
-    t = curves.loc[top]
-    if e["reproducible"]:
-        return top, (f"k = {top}: the inertia elbow is at {elbow}, but {top} reproduces as well "
-                     f"(stability {t['stability_mean']:.2f}) and its segments separate clearly "
-                     f"better (silhouette {t['silhouette']:.2f} against {e['silhouette']:.2f}).")
-    return top, (f"k = {top}: the inertia elbow at {elbow} does not reproduce well (stability "
-                 f"{e['stability_mean']:.2f}); {top} is the k near it that does "
-                 f"(stability {t['stability_mean']:.2f}) with the best silhouette ({t['silhouette']:.2f}).")
+    top = int(sorted(stable.index, key=lambda k: (-sil[k], abs(k - elbow), k))[0])
+    if curves.loc[elbow, "reproducible"]:
+        if top == elbow or sil[top] < sil[elbow] + SILHOUETTE_MARGIN:
+            return elbow, ELBOW_KEPT
+        return top, BETTER_SEPARATED
+    return top, ELBOW_UNREPRODUCIBLE

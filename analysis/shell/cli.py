@@ -1,12 +1,15 @@
 """The ``segments`` command.
 
 Problems with the user's input are printed as one paragraph and exit with status 2; add
-``--debug`` to see the traceback. Ctrl-C exits with 130. Every write is all-or-nothing, so on
-any failure the message says that the previous results (or output file) were kept.
+``--debug`` to see the traceback. Ctrl-C exits with 130, SIGTERM (cleaned up the same way) with
+143; another run writing the same folder gives 5, a full or read-only disk 6. Every write is
+all-or-nothing, so on any failure the message says that the previous results (or output file)
+were kept.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from contextlib import contextmanager
@@ -15,17 +18,28 @@ from typing import Iterator, Sequence
 
 from analysis.settings import Settings, load_settings
 from analysis.errors import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_NO_QUARTO, EXIT_RENDER, InputError  # noqa: F401
+from analysis.errors import EXIT_BUSY, EXIT_TERMINATED, EXIT_WRITE, BusyError, WriteError  # noqa: F401
 from analysis.shell.progress import Stages
 from analysis.constants import REAL_CUSTOMERS, REAL_POPULATION
 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return the exit status: 0 done, 1 unexpected error, 2 input error, 130 Ctrl-C."""
+    """Run one command; return the exit status: 0 done, 1 unexpected error, 2 input error, 5 busy,
+    6 cannot write, 130 Ctrl-C, 143 SIGTERM."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.handler(args) or 0)
+    except (BusyError, WriteError) as err:  # another run, or a full/read-only disk: not the input's fault
+        if args.debug:
+            raise
+        print(f"segments: error: {err} {_notes(err)}".rstrip(), file=sys.stderr)
+        return EXIT_BUSY if isinstance(err, BusyError) else EXIT_WRITE
+    except Terminated as err:
+        print(f"segments: terminated (SIGTERM). {_notes(err) or 'Nothing was written.'}", file=sys.stderr)
+        return EXIT_TERMINATED
     except InputError as err:
         if args.debug:
             raise
@@ -41,6 +55,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"segments: unexpected error ({type(err).__name__}, details above). {_notes(err)}".rstrip(),
               file=sys.stderr)
         return EXIT_BUG
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or ``kill``): cleaned up exactly like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into an exception, so every ``finally`` and atomic write cleans up as for Ctrl-C."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _notes(err: BaseException) -> str:
@@ -83,7 +119,12 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"population rows (default {REAL_POPULATION:,})")
     demo.add_argument("--customers", type=int, default=REAL_CUSTOMERS,
                       help=f"customer rows (default {REAL_CUSTOMERS:,})")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, help="random seed (default 0; with --refresh-of, the previous seed + 1)")
+    demo.add_argument("--refresh-of", type=Path, metavar="DIR",
+                      help="write a later delivery of the demo data in DIR, with planted changes "
+                           "(recorded in its planted_truth.json); sizes come from DIR")
+    demo.add_argument("--unchanged", action="store_true",
+                      help="with --refresh-of: a fresh sample of the same population, nothing planted")
     demo.set_defaults(handler=_demo_data)
 
     run = sub.add_parser("run", help="run the analysis (cached) and write the results folder")
@@ -116,8 +157,13 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--customers", type=Path, help="customers CSV (same columns)")
     parser.add_argument("--feature-summary", type=Path, help="feature summary CSV (default: packaged copy)")
     parser.add_argument("--k", type=int, help="force the number of segments")
+    parser.add_argument("--groups", type=int, help="force the number of groups (default: chosen k, 4-9)")
+    parser.add_argument("--types", type=int, help="force the number of types (default: 3 per group, 12-40)")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--out", type=Path, dest="results", help="results folder (default _results)")
+    parser.add_argument("--keep-model", action="store_true", default=None,
+                        help="after a data refresh: score the new data with the previous run's model "
+                             "instead of fitting a new one (segments keep their ids exactly)")
 
 
 def _engine_flags(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +174,8 @@ def _engine_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "engine", "scheduler")
+    keys = ("population", "customers", "feature_summary", "k", "seed", "results", "groups", "types", "keep_model",
+            "engine", "scheduler")
     return load_settings({key: getattr(args, key, None) for key in keys})
 
 
@@ -139,9 +186,16 @@ def _stages(args: argparse.Namespace) -> Stages:
 def _demo_data(args: argparse.Namespace) -> int:
     from analysis.demo.synthetic import generate
     stages = _stages(args)
+    if args.refresh_of is not None:
+        from analysis.demo.refresh import generate_refresh
+        with (_on_failure(f"{args.out} was left as it was."),
+              stages.stage(f"generate a later delivery of {args.refresh_of} into {args.out}")):
+            generate_refresh(args.refresh_of, args.out, seed=args.seed, planted=not args.unchanged)
+        return 0
     with (_on_failure(f"{args.out} was left as it was."),
           stages.stage(f"generate {args.population:,} + {args.customers:,} rows into {args.out}")):
-        generate(args.out, population=args.population, customers=args.customers, seed=args.seed)
+        generate(args.out, population=args.population, customers=args.customers,
+                 seed=0 if args.seed is None else args.seed)
     return 0
 
 
@@ -155,12 +209,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from analysis.pipeline import run
-    from analysis.shell.render import render_site
+    from analysis.settings import project_root
+    from analysis.shell.render import SITE, render_site
     settings = _settings(args)
     stages = _stages(args)
     with _on_failure(_kept_results(settings.results)):
         results = run(settings, stages)
-    return render_site(results, stages)
+    with _on_failure(_kept_file(project_root() / SITE)):
+        return render_site(results, stages)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from analysis.errors import EXIT_NO_QUARTO, EXIT_RENDER
 from analysis.settings import project_root
+from analysis.shell import freeze
 from analysis.shell.progress import Stages
+from analysis.shell.lock import claim_folder
 from analysis.shell.store import atomic_folder
 
 SITE = "_site"
@@ -76,11 +78,16 @@ def render_site(results: Path, stages: Stages, root: Path | None = None) -> int:
     scripts = str(Path(sys.executable).parent)
     env = {**os.environ, "SEGMENTS_RESULTS": str(Path(results).resolve()), ANALYSED: "1",
            "QUARTO_PYTHON": sys.executable, "PATH": scripts + os.pathsep + os.environ.get("PATH", "")}
+    key = freeze.render_key(results)
+    if freeze.forget_stale(root, key):
+        stages.say("pages unchanged since the last render of these results: reusing their frozen output")
     try:
-        with stages.stage("render report (quarto)"), atomic_folder(root / SITE) as work:
+        with (claim_folder(root / SITE), stages.stage("render report (quarto)"),
+              atomic_folder(root / SITE) as work):
             done = subprocess.run([quarto, "render", "--output-dir", str(work)], cwd=root, env=env, check=False)
             if done.returncode != 0:
                 raise RenderFailed(done.returncode)
+        freeze.remember(root, key)
     except RenderFailed as failed:
         print(f"segments: error: quarto render failed (exit code {failed.args[0]}; its messages are above). "
               f"The analysis results in {results} are complete; the previous {root / SITE} was kept.",

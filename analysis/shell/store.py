@@ -5,21 +5,30 @@ failed or interrupted run leaves the previous results untouched and never half-w
 """
 from __future__ import annotations
 
+import datetime as dt
+import errno
 import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from analysis.errors import InputError, WriteError
+
 CHUNK = 8 << 20
-# The parts whose code decides the results. The presentation layer, the shell and the demo
-# generator (its output is fingerprinted as data) are left out by where they live, so rewording
-# a page or changing a chart never forces a re-analysis.
-ANALYSIS_CODE = ("*.py", "inputs/*.py", "prepare/*.py", "segment/*.py", "compare/*.py", "profile/*.py",
+# The files whose code decides the results: the analysis parts of docs/architecture.md and the
+# modules they import. ``results.py``, ``present/`` (with its templates), ``report/``, the shell and
+# the demo generator (its output is fingerprinted as data) are left out, so rewording a page or
+# changing a chart never forces a re-analysis.
+ANALYSIS_CODE = ("__init__.py", "constants.py", "errors.py", "settings.py", "pipeline.py", "refresh.py",
+                 "assemble.py",
+                 "inputs/*.py", "prepare/*.py", "segment/*.py", "compare/*.py", "profile/*.py", "target/*.py",
                  "engine/*.py", "data/*")
+PACKAGE = Path(__file__).parents[1]
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
@@ -31,17 +40,14 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "blake2b": digest.hexdigest()}
 
 
-def code_fingerprint() -> str:
-    """Hash of the package's own source and data files.
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """Hash of the package's analysis code and data files (:data:`ANALYSIS_CODE`).
 
     The version number alone would serve stale results to anyone running from a source
     checkout whose code changed without a version bump.
     """
-    package = Path(__file__).parents[1]
     digest = hashlib.blake2b(digest_size=16)
     for path in sorted(path for pattern in ANALYSIS_CODE for path in package.glob(pattern)):
-        if path.name == "results.py":  # reading results, not making them
-            continue
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -53,18 +59,125 @@ def cache_key(*parts: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
+def file_stats(paths: dict[str, Path]) -> dict[str, tuple[int, int]]:
+    """Size and modification time (ns) of each file: a cheap check that it has not changed since."""
+    return {role: (path.stat().st_size, path.stat().st_mtime_ns) for role, path in paths.items()}
+
+
+def check_unchanged(paths: dict[str, Path], stats: dict[str, tuple[int, int]], fingerprints: dict[str, dict]) -> None:
+    """Stop if an input changed while the run read it: its results would match neither version.
+
+    Size and modification time are compared first; a file whose stat changed is hashed again,
+    so touching a file without changing it does not stop the run.
+    """
+    for role, path in paths.items():
+        try:
+            if file_stats({role: path})[role] == stats[role]:
+                continue
+            changed = file_fingerprint(path)["blake2b"] != fingerprints[role]["blake2b"]
+        except OSError:
+            changed = True  # removed or replaced while the run read it
+        if changed:
+            raise InputError("the file changed while the analysis was reading it (a new export being "
+                             "written, or someone editing it)", path=path,
+                             hint="Run again once the file is complete; results from a mix of two versions "
+                                  "of the file were not kept")
+
+
+# Marker inside this tool's temporary folders: only folders carrying it are ever removed as leftovers.
+MARKER = ".segments-temporary"
+
+
+def mark_temporary(folder: Path) -> None:
+    """Record which process made ``folder`` (pid, host, start) so a later run can tell it is abandoned."""
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    (folder / MARKER).write_text(json.dumps(info), encoding="utf-8")
+
+
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success it replaces ``target`` in one step, on failure it vanishes."""
+    """Yield a temporary folder; on success it replaces ``target`` in one step, on failure it vanishes.
+
+    A full disk, a read-only file system or a denied permission becomes a :class:`WriteError`
+    naming the folder, the space needed and the space free.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+        mark_temporary(work)
+    except OSError as err:
+        if "work" in locals():
+            shutil.rmtree(work, ignore_errors=True)
+        raise write_failure(err, target, 0) or err
     try:
         yield work
+        (work / MARKER).unlink(missing_ok=True)
         _swap(work, target)
+    except OSError as err:
+        written = folder_bytes(work)
+        shutil.rmtree(work, ignore_errors=True)
+        failure = write_failure(err, target, written)
+        if failure is None:
+            raise
+        raise failure from err
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+# Errors that mean "this folder cannot take the files", with the words the message uses.
+WRITE_ERRNOS = {errno.ENOSPC: "no space is left on the device", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EROFS: "the file system is read-only", errno.EACCES: "permission to write is denied",
+                errno.EPERM: "the operation is not permitted"}
+
+
+def write_failure(err: OSError, target: Path, written: int) -> WriteError | None:
+    """A clear error for a write that failed for lack of space or permission, or None for other errors.
+
+    Permission errors count only when they concern the output's folder (not an input file).
+    Libraries that do not set ``errno`` (pyarrow) are recognised by the system's message.
+    """
+    code = err.errno if err.errno in WRITE_ERRNOS else next(
+        (c for c in WRITE_ERRNOS if os.strerror(c) in str(err)), None)
+    if code is None:
+        return None
+    if code in (errno.EACCES, errno.EPERM):
+        names = [n for n in (err.filename, getattr(err, "filename2", None)) if n is not None]
+        parent = str(Path(target).parent.resolve())
+        if names and not any(str(Path(str(n)).resolve()).startswith(parent) for n in names):
+            return None
+    folder = Path(target).parent
+    previous = folder_bytes(Path(target)) if Path(target).exists() else 0
+    try:
+        free = f"{_size(shutil.disk_usage(_existing(folder)).free)} are free there"
+    except OSError:
+        free = "the free space could not be read"
+    needed = max(written, previous)
+    space = (f"It needs at least {_size(needed)} (" +
+             (f"the previous version takes {_size(previous)}; " if previous else "") +
+             f"{_size(written)} had been written when it failed); {free}")
+    return WriteError(f"cannot write {target}: {WRITE_ERRNOS[code]} ({errno.errorcode[code]}) in {folder}. "
+                      f"{space}. Nothing was half-written and the temporary files were removed",
+                      hint="Free some space or make the folder writable, or choose another folder")
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files in ``folder`` (0 if it is gone)."""
+    if Path(folder).is_file():
+        return Path(folder).stat().st_size
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def _existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:,.1f} MB" if count >= 100_000 else f"{count / 1e3:,.1f} kB"
 
 
 def _swap(work: Path, target: Path) -> None:
@@ -72,6 +185,7 @@ def _swap(work: Path, target: Path) -> None:
         os.replace(work, target)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    mark_temporary(old)
     os.replace(target, old / target.name)
     try:
         os.replace(work, target)
@@ -83,7 +197,9 @@ def _swap(work: Path, target: Path) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_plain), encoding="utf-8")
+    """Strict JSON: NaN and infinities are refused (write null with a reason instead)."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=_plain),
+                    encoding="utf-8")
 
 
 def _plain(value: Any) -> Any:
@@ -97,13 +213,23 @@ def _plain(value: Any) -> Any:
 def atomic_file(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; it becomes ``target`` only if the block succeeds."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise write_failure(err, target, 0) or err
     os.close(handle)
     work = Path(name)
     try:
         yield work
         os.replace(work, target)
+    except OSError as err:
+        written = work.stat().st_size if work.exists() else 0
+        work.unlink(missing_ok=True)
+        failure = write_failure(err, target, written)
+        if failure is None:
+            raise
+        raise failure from err
     except BaseException:
         work.unlink(missing_ok=True)
         raise

@@ -86,7 +86,19 @@ def test_zero_customer_segment_uses_continuity_correction() -> None:
     assert result.loc[2, "p_adjusted"] == pytest.approx(0.099846, rel=1e-4)
     assert result.loc[2, "verdict"] == IN_LINE  # adjusted p .0998 >= .05
     loose = compare_segments(labels({0: 500, 1: 400, 2: 100}), labels({0: 60, 1: 40}), alpha=0.10)
-    assert loose.loc[2, "verdict"] == UNDER and loose.loc[0, "verdict"] == OVER  # .0998 < .10
+    # .0998 < .10 for both, but only segment 2's interval (upper end 0) clears the 90-110 band;
+    # segment 0's index of 120 has an interval reaching below 110, so it stays in line.
+    assert loose.loc[2, "verdict"] == UNDER and loose.loc[0, "verdict"] == IN_LINE
+    assert loose.loc[0, "index_low"] < 110
+
+
+def test_verdict_needs_the_interval_to_clear_the_band() -> None:
+    """Index 111 with an interval reaching below 110 is 'in line', however small p is."""
+    result = compare_segments(labels({0: 50_000, 1: 50_000}), labels({0: 5_275, 1: 4_725}))
+    assert result.loc[0, "index"] == pytest.approx(105.5)
+    assert result.loc[0, "p_adjusted"] < 0.05 and result.loc[0, "verdict"] == IN_LINE
+    clear = compare_segments(labels({0: 50_000, 1: 50_000}), labels({0: 6_000, 1: 4_000}))
+    assert clear.loc[0, "index_low"] > 110 and clear.loc[0, "verdict"] == OVER
 
 
 def test_tiny_population_count_gives_wide_finite_interval() -> None:

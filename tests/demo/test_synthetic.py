@@ -208,7 +208,7 @@ def test_customer_mix_is_over_and_under_as_planted(labels, truth):
     kinds = []
     for s in truth["segments"]:
         assert s["expected_index"] == pytest.approx(100 * s["customer_share"] / s["population_share"], abs=0.1)
-        assert 0.08 <= s["population_share"] <= 0.22
+        assert 0.08 <= s["population_share"] <= 0.22 or (s["niche"] and 0.03 <= s["population_share"] <= 0.05)
         index = 100 * cust.get(s["id"], 0.0) / pop[s["id"]]
         assert index == pytest.approx(s["expected_index"], rel=0.05)  # exact allocation, rounding only
         kinds.append(s["representation"])
@@ -250,21 +250,29 @@ def test_sparse_rows_have_a_different_person_profile(tables, labels):
 def test_the_analysis_finds_the_planted_segments(small_data):
     """The showcase promise: at the test size (30,000 + 8,000 rows, seed 0) the tool's own k
     selection, with the pipeline's settings, picks the planted number of segments, and k-means
-    with that k agrees with the planted partition clearly but not perfectly."""
-    from sklearn.metrics import adjusted_rand_score
+    with that k finds each of them: matched one to one, every planted segment has most of its
+    people in its own fitted segment and makes up most of that segment. The planted segments
+    overlap, as real ones do, so some people land in a neighbour."""
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics.cluster import contingency_matrix
 
     features = load_features(small_data.feature_summary)
     population = load_table(small_data.population, features)
     settings = AnalysisSettings()
     _, table = fit_cleaning(population.data, features, settings)
     _, scores = fit_reducer(table.matrix, table.kept, settings.variance_target, settings.seed)
-    planted = len(json.loads(small_data.truth.read_text(encoding="utf-8"))["segments"])
+    # The planted niche is weakly separated on purpose: the elbow finds the seven main segments.
+    planted = sum(not s["niche"] for s in json.loads(small_data.truth.read_text(encoding="utf-8"))["segments"])
     selection = select_k(scores, range(settings.k_min, settings.k_max + 1), seed=settings.seed)
     assert selection.k == planted, selection.reason
     labels = pd.read_parquet(small_data.labels)
     truth = labels[labels["table"] == "population"].sort_values("row")["segment"].to_numpy()
-    ari = adjusted_rand_score(truth[table.kept], fit_final(scores, planted).labels_)
-    assert 0.8 <= ari < 0.98, f"ARI {ari:.3f}: planted segments should be clear, not trivial"
+    counts = contingency_matrix(truth[table.kept], fit_final(scores, planted).labels_)
+    rows, cols = linear_sum_assignment(-counts)  # the one-to-one matching that agrees most
+    matched = counts[rows, cols]
+    assert (matched > counts.sum(axis=1)[rows] / 2).all(), counts  # most of each planted segment
+    assert (matched > counts.sum(axis=0)[cols] / 2).all(), counts  # most of each fitted segment
+    assert matched.sum() < counts.sum(), "planted segments should overlap, not be trivially apart"
 
 
 # --- realism ----------------------------------------------------------------------------------
@@ -324,9 +332,10 @@ def test_scale_directions_follow_the_segments(tables, labels):
 
 def test_customers_look_older_and_wealthier(tables):
     pop, cust = tables["population"], tables["customers"]
-    assert _numbers(cust, "ALTERSKATEGORIE_GROB").mean() > _numbers(pop, "ALTERSKATEGORIE_GROB").mean() + 0.3
+    # +0.2 rather than +0.3 since version 3: the planted niche (young families) is 14% of customers
+    assert _numbers(cust, "ALTERSKATEGORIE_GROB").mean() > _numbers(pop, "ALTERSKATEGORIE_GROB").mean() + 0.2
     assert _numbers(cust, "FINANZ_SPARER").mean() < _numbers(pop, "FINANZ_SPARER").mean() - 0.3
-    assert _numbers(cust, "ONLINE_AFFINITAET").mean() < _numbers(pop, "ONLINE_AFFINITAET").mean() - 0.3
+    assert _numbers(cust, "ONLINE_AFFINITAET").mean() < _numbers(pop, "ONLINE_AFFINITAET").mean() - 0.15  # niche: online
 
 
 def test_code_frequencies_are_plausible(tables):

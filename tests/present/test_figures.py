@@ -4,14 +4,20 @@ from __future__ import annotations
 import struct
 
 import pytest
+from matplotlib import rcParams
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 
 from analysis.present import figures
+from analysis.present import segments as seg
 from analysis.constants import SET_ASIDE
 from analysis.present.words import short_label
 from analysis.results import load_results
+
+
+PAD = rcParams["savefig.pad_inches"]
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +46,43 @@ def test_palette_is_keyed_by_segment_id_and_grey_for_set_aside(res):
     assert set(palette) == {s["id"] for s in res.segments}
     assert palette[SET_ASIDE] == figures.SET_ASIDE_COLOUR
     clustered = [palette[s["id"]] for s in res.clusters]
-    assert len(set(clustered)) == len(clustered) and figures.SET_ASIDE_COLOUR not in clustered
+    # distinct while the palette lasts (types can outnumber it), never grey
+    assert len(set(clustered)) == min(len(clustered), len(figures.SEGMENT_COLOURS))
+    assert figures.SET_ASIDE_COLOUR not in clustered
     assert figures.segment_colour(3) == figures.segment_colour(3 + len(figures.SEGMENT_COLOURS))
 
 
-def test_every_figure_function_returns_a_figure_that_fits_the_pdf(res):
+def panel_boxes(ax, renderer) -> list:
+    """Where a panel draws: its plotting area, titles and axis labels, in display pixels."""
+    titles = {ax.get_title(loc=loc) for loc in ("left", "center", "right")} - {""}
+    texts = [t for t in ax.findobj(Text) if t.get_visible() and t.get_text()
+             and (t in (ax.xaxis.label, ax.yaxis.label) or t.get_text() in titles)]
+    return [ax.get_window_extent(renderer), *(t.get_window_extent(renderer) for t in texts)]
+
+
+def overlaps(first, second) -> bool:
+    return min(first.x1, second.x1) - max(first.x0, second.x0) > 1 and \
+        min(first.y1, second.y1) - max(first.y0, second.y0) > 1
+
+
+def test_every_figure_fits_the_pdf_and_its_panels_do_not_overlap(res):
+    """Drawn as the pages draw them (``bbox_inches="tight"``): a label that spills out of the
+    figure widens the PNG past the page width, and a title or label running into the next panel
+    overlaps it."""
     made = {name: make(res) for name, make in figures.FIGURES.items()}
     made.update({f"traits {s['id']}": figures.segment_traits(res, s["id"]) for s in res.segments})
     for name, fig in made.items():
-        assert isinstance(fig, Figure), name
-        assert fig.get_figwidth() <= figures.WIDTH + 1e-9, name
-        assert fig.get_layout_engine() is not None, name  # titles and labels never overlap
-        assert fig.axes, name
+        data = figures.png(fig)
+        width, height = struct.unpack(">II", data[16:24])  # the PNG's IHDR chunk
+        # "tight" crops to the drawn content plus savefig.pad_inches on each side
+        assert width / figures.DPI <= figures.WIDTH + 2 * PAD + 0.01, (name, width / figures.DPI)
+        assert fig.axes and height > 0, name
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        panels = [panel_boxes(ax, canvas.get_renderer()) for ax in fig.axes if ax.get_visible()]
+        for i, first in enumerate(panels):
+            for second in panels[i + 1:]:
+                assert not any(overlaps(a, b) for a in first for b in second), (name, "panels overlap")
 
 
 def test_missingness_has_two_bars_per_feature_and_the_drop_limit(res):
@@ -66,8 +97,8 @@ def test_missingness_has_two_bars_per_feature_and_the_drop_limit(res):
     assert any(line.get_xdata()[0] == limit for line in ax.get_lines())
     dropped = set(res.summary["cleaning"]["dropped"])
     for tick in ax.get_yticklabels():
-        is_dropped = tick.get_text().rsplit("(", 1)[-1].rstrip(")") in dropped
-        assert (to_hex(tick.get_color()) == "#b00020") == is_dropped
+        feature, *flag = tick.get_text().rsplit("(", 1)[-1].rstrip(")").split(", ")
+        assert (to_hex(tick.get_color()) == "#b00020") == (feature in dropped) == (flag == ["dropped"])
 
 
 def test_scree_shows_components_and_the_running_total(res):
@@ -136,7 +167,8 @@ def test_traits_chart_uses_phrases_as_labels_and_the_segment_colour(res):
         ax = figures.segment_traits(res, segment["id"]).axes[0]
         traits = segment["top_traits"]
         assert len(bars(ax)) == len(traits)
-        assert [unwrap(t) for t in tick_texts(ax)] == [t["phrase"] for t in traits] or not traits  # top down
+        labels = seg.effect_rows(segment)[1]  # the phrase, with the difference in points for flags
+        assert [unwrap(t) for t in tick_texts(ax)] == labels or not traits  # top down
         assert set(colours(bars(ax))) <= {figures.segment_colour(segment["id"])}
     aside = figures.segment_traits(res, SET_ASIDE).axes[0]
     assert set(colours(bars(aside))) == {figures.SET_ASIDE_COLOUR}
@@ -163,3 +195,31 @@ def test_png_records_its_dpi_so_the_pdf_places_it_at_true_size(res, tmp_path):
     assert round(per_metre * 0.0254) == figures.DPI
     path = figures.save(figures.index_chart(res), tmp_path / "charts" / "index.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_trait_bars_point_the_way_the_label_reads():
+    """A segment built to be more family-minded has LOW SEMIO_FAM codes (1 = strongly family-minded).
+    Its bar must point right under the label 'strongly family-minded', never left."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.prepare.cleaning import CleanColumn
+    from analysis.profile.describe import _traits
+    from analysis.profile.traits import top_traits, trait_table
+
+    columns = {"SEMIO_FAM": CleanColumn("SEMIO_FAM", "SEMIO_FAM", "scale", "Personality: family-minded",
+                                        "strongly family-minded", "not family-minded"),
+               "EWDICHTE": CleanColumn("EWDICHTE", "EWDICHTE", "scale", "Household density",
+                                       "in thinly populated areas", "in densely populated areas")}
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 500)
+    matrix = pd.DataFrame({"SEMIO_FAM": np.where(labels == 0, rng.integers(1, 3, 1000), rng.integers(4, 8, 1000)),
+                           "EWDICHTE": np.where(labels == 0, rng.integers(1, 3, 1000), rng.integers(3, 7, 1000))},
+                          dtype=np.float32)
+    traits = trait_table(matrix, labels, columns)
+    entry = {"id": 0, "code": "A1", "name": "Rural Families", "level": "type", "top_traits": _traits(top_traits(traits, 0))}
+    ax = figures.level_traits(entry).axes[0]
+    widths = {unwrap(label): bar.get_width() for label, bar in zip(tick_texts(ax)[::-1], bars(ax))}
+    assert set(widths) == {"strongly family-minded", "in thinly populated areas"}
+    assert all(width > 0 for width in widths.values())
+    assert ax.get_xlim()[0] == 0  # nothing drawn to the left: no bar reads backwards

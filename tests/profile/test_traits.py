@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.profile.traits import pen_portrait, segment_names, strength, top_traits, trait_table
+from analysis.profile.traits import top_traits, trait_table
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -26,6 +26,7 @@ def frame() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def test_effect_is_standardised_difference_from_population():
+    """Standardised by the population's spread; flags also get their share difference."""
     matrix, labels = frame()
     traits = trait_table(matrix, labels, COLUMNS).set_index(["segment", "column"])
     # AGE: mean 2.5, population sd 1.5; segment 0 mean 4 -> d = 1.0
@@ -35,7 +36,10 @@ def test_effect_is_standardised_difference_from_population():
     assert traits.loc[(1, "RURAL"), "effect"] == pytest.approx(0.6 / np.sqrt(0.24))
     assert traits.loc[(0, "AGE"), "phrase"] == "older"
     assert traits.loc[(0, "SAVER"), "phrase"] == "keen savers"  # low code = strong saver
-    assert traits.loc[(1, "RURAL"), "phrase"] == "more often in a rural area"
+    assert traits.loc[(1, "RURAL"), "phrase"] == "in a rural area"  # no "more often" prefix
+    assert traits.loc[(1, "RURAL"), "kind"] == "flag"
+    assert traits.loc[(1, "RURAL"), "difference"] == pytest.approx(0.6)  # 100% vs 40%: 60 points
+    assert traits.loc[(0, "AGE"), "difference"] == pytest.approx(1.0)  # scales: the standardised one
 
 
 def test_top_traits_rank_by_absolute_effect():
@@ -55,29 +59,11 @@ def test_traits_below_the_minimum_effect_are_not_listed():
     assert top_traits(traits, 0).empty and top_traits(traits, 1).empty
 
 
-@pytest.mark.parametrize("effect, word", [(0.9, "Marked"), (-0.8, "Marked"), (0.6, "Clear"), (-0.3, "Smaller")])
-def test_strength_words(effect, word):
-    assert strength(effect) == word
-
-
-def test_names_are_unique_and_from_top_traits():
+def test_a_flag_counts_as_a_trait_only_where_the_segment_has_it_more_often():
     matrix, labels = frame()
     traits = trait_table(matrix, labels, COLUMNS)
-    names = segment_names(traits, [0, 1])
-    assert names[0] == "Older, keen savers"
-    assert names[1].startswith("More often in a rural area")
-    assert len(set(names.values())) == 2
-
-
-def test_pen_portrait_states_size_index_and_traits():
-    matrix, labels = frame()
-    traits = trait_table(matrix, labels, COLUMNS)
-    row = pd.Series({"population_share": 0.25, "customer_share": 0.5, "index": 200.0})
-    text = pen_portrait(0, "Older, keen savers", row, traits)
-    assert text.startswith("Segment 0, \u201cOlder, keen savers\u201d, is 25.0% of the population "
-                           "and 50.0% of customers (index 200).")
-    assert "Marked differences from the population: " in text
-    assert "older" in text and "keen savers" in text
+    assert "RURAL" not in set(top_traits(traits, 0)["column"])  # segment 0 has it less often
+    assert "RURAL" in set(top_traits(traits, 1)["column"])
 
 
 def test_set_aside_rows_count_in_the_reference_not_in_a_segment():

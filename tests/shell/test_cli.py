@@ -59,6 +59,7 @@ def test_validate_prints_a_quality_summary(inputs, capsys):
 # --- cache -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_second_run_is_served_from_the_cache(inputs, tmp_path, capsys):
     out = tmp_path / "_results"
     assert "results written to" in run(inputs, out, capsys)
@@ -81,6 +82,7 @@ def touch_summary_spaces(paths: dict[str, Path]) -> list[str]:
     return []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [
     flip_customer_byte,
     touch_summary_spaces,
@@ -96,6 +98,7 @@ def test_changed_data_or_setting_is_recomputed(inputs, tmp_path, capsys, change)
     assert json.loads((out / RESULTS_FILE).read_text())["cache_key"] != before["cache_key"]
 
 
+@pytest.mark.slow
 def test_changed_environment_setting_is_recomputed(inputs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "_results"
     run(inputs, out, capsys)
@@ -106,6 +109,7 @@ def test_changed_environment_setting_is_recomputed(inputs, tmp_path, capsys, mon
 # --- data quality end to end -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_unknown_codes_duplicates_and_extra_columns_reach_the_results(inputs, tmp_path, capsys):
     data = inputs["population"].read_bytes()
     for line in (10, 20, 30):
@@ -146,12 +150,19 @@ def assign(results: Path, source: Path, out: Path) -> int:
 def test_assign_keeps_row_order_ids_and_sets_rows_aside(small_results, mailing_list, tmp_path):
     assert assign(small_results, mailing_list, tmp_path / "out.csv") == 0
     out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype={"CUSTOMER_ID": str})
-    assert out.columns.tolist() == ["CUSTOMER_ID", "segment", "segment_name", "segment_index"]
+    assert out.columns.tolist() == ["CUSTOMER_ID", "segment", "segment_name", "segment_index", "group",
+                                    "group_name", "group_index", "type", "type_name", "type_index", "set_aside",
+                                    "lookalike_score", "lookalike_decile"]
     assert out["CUSTOMER_ID"].tolist() == [f"{i:05d}" for i in range(200)]
     aside = out.set_index("CUSTOMER_ID").loc[["00003", "00050", "00199"]]
     assert (aside["segment"] == SET_ASIDE).all()
     assert aside["segment_name"].str.startswith("Set aside").all()
-    assert out["segment"].between(SET_ASIDE, 20).all() and out["segment_index"].notna().all()
+    assert (aside["type"] == "X").all() and (aside["group"] == "X").all() and (aside["set_aside"] == 1).all()
+    # set-aside rows are marked apart: no index, so ranking by index never puts them first
+    assert aside[["segment_index", "group_index", "type_index"]].isna().all().all()
+    placed = out[out["set_aside"] == 0]
+    assert out["segment"].between(SET_ASIDE, 40).all() and placed["type_index"].notna().all()
+    assert (placed["type"].str[0] == placed["group"]).all()  # every type sits in its group
 
     lines = mailing_list.read_bytes().split(b"\n")
     shuffled = tmp_path / "shuffled.csv"
@@ -160,6 +171,28 @@ def test_assign_keeps_row_order_ids_and_sets_rows_aside(small_results, mailing_l
     again = pd.read_csv(tmp_path / "out2.csv", sep=";", dtype={"CUSTOMER_ID": str})
     assert again["CUSTOMER_ID"].tolist() == out["CUSTOMER_ID"].tolist()[::-1]
     assert again["segment"].tolist() == out["segment"].tolist()[::-1]
+    # Scores belong to rows, not to positions in a batch: reversed input, reversed scores.
+    assert again["lookalike_score"].tolist() == out["lookalike_score"].tolist()[::-1]
+    assert again["lookalike_decile"].tolist() == out["lookalike_decile"].tolist()[::-1]
+
+
+def test_assign_scores_every_row_and_identical_rows_alike(small_results, mailing_list, tmp_path):
+    lines = mailing_list.read_bytes().split(b"\n")
+    body = lines[1:-1]
+    # Row 7 copied to the end under another id: the same features must give the same score.
+    fields = body[7].split(b";")
+    copy = b";".join([b"99999", *fields[1:]])
+    doubled = tmp_path / "doubled.csv"
+    doubled.write_bytes(b"\n".join([lines[0], *body, copy, b""]))
+    assert assign(small_results, doubled, tmp_path / "out.csv") == 0
+    out = pd.read_csv(tmp_path / "out.csv", sep=";", dtype={"CUSTOMER_ID": str}).set_index("CUSTOMER_ID")
+    assert out.loc["99999", "lookalike_score"] == out.loc["00007", "lookalike_score"]
+    assert out.loc["99999", "lookalike_decile"] == out.loc["00007", "lookalike_decile"]
+    # Set-aside rows are scored too; deciles run 1..10 and follow the score (higher = nearer 1).
+    assert out["lookalike_score"].notna().all() and (out["lookalike_score"] > 0).all()
+    assert out["lookalike_decile"].between(1, 10).all()
+    ranked = out.sort_values("lookalike_score")
+    assert ranked["lookalike_decile"].is_monotonic_decreasing
 
 
 def test_assign_bad_input_keeps_the_existing_output(small_results, mailing_list, tmp_path, capsys):
@@ -190,6 +223,7 @@ def test_assign_with_a_damaged_model(small_results, tmp_path, mailing_list, caps
 # --- the installed command -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, says", [
     (lambda paths: paths["population"].unlink(), "the file does not exist"),
     (lambda paths: paths["customers"].write_bytes(b"\xff\xfeA\x00"), "not plain text"),

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import pipeline
+from analysis import refresh as refresh_module
 from analysis.shell.cli import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, main
 from analysis.constants import MODEL_FILE, RESULTS_FILE
 from damage import Files, valid_files, write_files
@@ -69,12 +70,13 @@ def refresh(path: Path) -> None:
 
 
 def fail_in_stage(monkeypatch, error: BaseException) -> None:
-    """Make the final clustering raise ``error``, after the earlier stages did their work."""
+    """Make the fit of the types and groups raise ``error``, after the earlier stages did their work."""
     def broken(*args, **kwargs):
         raise error
-    monkeypatch.setattr(pipeline, "fit_final", broken)
+    monkeypatch.setattr(pipeline, "fit_levels", broken)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("error, code, says", [
     (RuntimeError("boom"), EXIT_BUG, "unexpected error (RuntimeError"),
     (KeyboardInterrupt(), EXIT_INTERRUPTED, "segments: interrupted."),
@@ -92,6 +94,21 @@ def test_failed_refresh_keeps_previous_results(previous, monkeypatch, capsys, er
     assert leftovers(out.parent) == []
 
 
+@pytest.mark.parametrize("mode", [(), ("--keep-model",)])
+def test_interrupted_refresh_keeps_results_and_history(previous, monkeypatch, mode):
+    """Ctrl-C while comparing with the previous run (either mode): results and history untouched."""
+    paths, out, before = previous
+    assert any(name.startswith("history/") for name in before)
+    refresh(paths["population"])
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(refresh_module, "changes", interrupted)
+    assert run_cli(paths, out, *mode) == EXIT_INTERRUPTED
+    assert snapshot(out) == before and leftovers(out.parent) == []
+
+
+@pytest.mark.slow
 def test_failed_first_run_writes_nothing(tmp_path, valid, monkeypatch, capsys):
     paths = write_files(tmp_path / "in", valid)
     out = tmp_path / "out" / "_results"
@@ -101,6 +118,7 @@ def test_failed_first_run_writes_nothing(tmp_path, valid, monkeypatch, capsys):
     assert not out.exists() and leftovers(out.parent) == []
 
 
+@pytest.mark.slow
 def test_interrupt_while_writing_leaves_no_half_written_cache(previous, monkeypatch, capsys):
     """Ctrl-C after some tables are written: next time the run is redone, not served stale."""
     paths, out, before = previous
@@ -167,6 +185,7 @@ def check_outcome(code: int, out: str, err: str, damaged_path: Path) -> None:
         assert f"file {damaged_path}" in err, err
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_damage_gives_a_result_or_a_clear_error(valid, capsys, data):
@@ -212,6 +231,7 @@ def refresh_is_all_or_nothing(valid: dict[str, bytes], baseline: Path, capsys, r
     return code
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role, damage, code", [
     ("population", lambda d: d.replace(b"\n", b"\n\n", 5), 0),  # blank lines: skipped
     ("customers", lambda d: b"\n".join(d.split(b"\n")[:5] + d.split(b"\n")[6:]), 0),  # a line lost
@@ -222,6 +242,7 @@ def test_damaged_refresh_is_all_or_nothing(valid, baseline, capsys, role, damage
     assert refresh_is_all_or_nothing(valid, baseline, capsys, role, damage(valid[role])) == code
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_random_damage_never_leaves_a_partial_results_folder(valid, baseline, capsys, data):

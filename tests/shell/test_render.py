@@ -64,6 +64,7 @@ def test_render_extra_is_read_from_package_metadata():
     assert not any(r.startswith("pytest") for r in extra)
 
 
+@pytest.mark.slow
 def test_report_without_quarto_writes_results_and_explains(tmp_path, monkeypatch, capsys):
     """The README's main command on a machine without Quarto: results written, exit 3, instructions."""
     from analysis.shell.cli import main

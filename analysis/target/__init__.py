@@ -1,0 +1,1 @@
+"""Whom to mail person by person: the lookalike score beside the segments."""

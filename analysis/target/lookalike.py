@@ -1,0 +1,353 @@
+"""A lookalike score: how much each person resembles the current customers, person by person.
+
+Segments explain who the customers are; they rank people coarsely (everyone in a segment gets
+the same index). A classifier of customers against the population ranks people one by one.
+Its odds estimate, up to a constant, how much more common a person's profile is among
+customers than in the population: the same quantity as a segment's index, per person. The
+score is those odds divided by their population average, so 1.0 = an average person and 2.0 =
+a profile twice as common among customers. It is *resemblance to current customers*, not a
+response rate: the "population" side holds future customers too (a customers-vs-population
+contrast, not customers vs non-customers), and nobody has been mailed.
+
+How it is fitted, and why
+- Inputs are the cleaned features passed through the scaler and missing-value fill that were
+  fitted on the population (the reducer of :mod:`analysis.prepare.reduce`): the simple model
+  (logistic regression) reads the PCA components, the strong one (histogram gradient boosting)
+  the scaled features. Nothing is fitted on customers except the classifier itself.
+- A seeded sample of at most ``lookalike_sample`` rows per table is drawn; a quarter of each is
+  *held out* before anything is fitted and is used only to measure. The classes are weighted to
+  balance, so the population's larger size does not decide the fit.
+- The model is chosen by cross-validated AUC on the training part (``CV_FOLDS`` folds: the
+  folds' own held-out parts), so the held-out quarter stays untouched by the choice too.
+- Missing values: customers miss far more data than the population (set-aside rows are ~10% of
+  the population but ~26% of customers), so "has missing data" alone predicts customers. With
+  ``lookalike_indicators`` the model also gets one 0/1 column per feature saying "missing";
+  without, a missing value is filled with the population mean. A tree can still partly spot a
+  filled mean, so the gains among *kept* rows (enough data to be segmented) and the ranking by
+  missing share alone are measured as well: together they show how much of the lift is data
+  coverage rather than who people are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from scipy.stats import t as student_t
+from threadpoolctl import threadpool_limits
+
+from analysis.constants import ALPHA, SET_ASIDE
+from analysis.prepare.cleaning import CleaningPlan, CleanedTable
+from analysis.prepare.reduce import Reducer
+
+HOLDOUT_SHARE = 0.25  # of each table's sample, set aside before fitting, used only to measure
+CV_FOLDS = 5
+MIN_INDICATOR_SHARE = 0.01  # a feature missing for fewer people gets no indicator column
+CURVE_STEPS = 100  # gains curve at 0%, 1%, ..., 100% of the population mailed
+REPORT_DEPTHS = (0.10, 0.33, 0.50)  # mailing depths stored as facts, beside the headline's own
+IMPORTANCE_ROWS = 2_000  # held-out rows used for permutation importance
+SCORE_DECIMALS = 4  # scores are rounded: identical rows give identical scores whatever the batch
+MODELS = ("logistic", "boosting")
+
+
+@dataclass
+class Design:
+    """From a cleaned matrix (NaN where unknown) to a model's inputs, with transforms fitted on the population."""
+
+    reducer: Reducer
+    components: bool  # PCA components (logistic) or scaled, filled features (boosting)
+    indicators: tuple[int, ...] = ()  # cleaned columns whose missingness becomes a 0/1 input
+
+    def transform(self, matrix: np.ndarray) -> np.ndarray:
+        # A private copy: the population's scaler and fill work in place (copy=False).
+        matrix = np.array(matrix, dtype=np.float32, copy=True)
+        steps = self.reducer.pipeline if self.components else self.reducer.pipeline[:2]
+        inputs = steps.transform(matrix)
+        if not self.indicators:
+            return inputs
+        return np.hstack([inputs, np.isnan(matrix[:, list(self.indicators)]).astype(np.float32)])
+
+
+@dataclass
+class LookalikeModel:
+    """What ``segments assign`` needs to score new rows: the design, the classifier, the scale."""
+
+    design: Design
+    classifier: Any
+    population_odds: float  # mean odds over population rows the classifier never saw
+    decile_edges: np.ndarray  # 9 score cut points, from the population's distribution, ascending
+
+    def score(self, matrix: np.ndarray | pd.DataFrame) -> np.ndarray:
+        """Resemblance to customers relative to the population average (1.0 = average)."""
+        odds = _odds(self.classifier, self.design.transform(np.asarray(matrix, dtype=np.float32)))
+        return np.round(odds / self.population_odds, SCORE_DECIMALS)
+
+    def decile(self, score: np.ndarray) -> np.ndarray:
+        """1 = the tenth of the population most like customers, 10 = least."""
+        return (10 - np.searchsorted(self.decile_edges, score, side="right")).astype(np.int8)
+
+
+@dataclass
+class Lookalike:
+    """The fitted model plus the facts (results.json) and tables the report reads."""
+
+    model: LookalikeModel
+    facts: dict
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    split: Split | None = None  # which rows trained the model and which only measured it
+
+
+def fit_lookalike(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedTable,
+                  pop_labels: np.ndarray, mailing: pd.DataFrame,
+                  headline_depth: float, sample: int, indicators: bool, seed: int) -> Lookalike:
+    """Fit, choose and measure the lookalike model; see the module docstring for the design.
+
+    ``mailing`` is the headline's gains table (segments in mailing order, set-aside group left
+    out) and ``headline_depth`` the share of the population the headline mails.
+    """
+    with threadpool_limits(1):  # one thread: no oversubscription on a shared machine, same result anywhere
+        return _fit(plan, reducer, pop, cust, pop_labels, mailing, headline_depth, sample, indicators, seed)
+
+
+def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedTable, pop_labels: np.ndarray,
+         mailing: pd.DataFrame, headline_depth: float, sample: int, indicators: bool, seed: int) -> Lookalike:
+    rng = np.random.default_rng(seed)
+    split = _split(rng, len(pop.set_aside), len(cust.set_aside), sample)
+    pop_x, cust_x = pop.matrix.to_numpy(dtype=np.float32), cust.matrix.to_numpy(dtype=np.float32)
+    x_train = np.vstack([pop_x[split.pop_train], cust_x[split.cust_train]])
+    y_train = np.r_[np.zeros(len(split.pop_train)), np.ones(len(split.cust_train))]
+    x_held = np.vstack([pop_x[split.pop_held], cust_x[split.cust_held]])
+    y_held = np.r_[np.zeros(len(split.pop_held)), np.ones(len(split.cust_held))]
+    # Which features get an indicator is decided on the population's training rows only.
+    missing = np.isnan(pop_x[split.pop_train]).mean(axis=0)
+    indicator_columns = tuple(int(j) for j in np.flatnonzero(missing >= MIN_INDICATOR_SHARE))
+
+    def design(name: str, with_indicators: bool) -> Design:
+        return Design(reducer, components=name == "logistic",
+                      indicators=indicator_columns if with_indicators else ())
+
+    cv = {name: _cross_validate(name, design(name, indicators), x_train, y_train, seed) for name in MODELS}
+    chosen = max(MODELS, key=lambda name: (cv[name]["auc"], name == "logistic"))  # tie: the simpler
+    variants = {}
+    for with_indicators in (False, True):
+        d = design(chosen, with_indicators)
+        variants[with_indicators] = (d, _classifier(chosen, seed).fit(d.transform(x_train), y_train))
+    d, classifier = variants[indicators]
+
+    reference = _reference_rows(rng, split, len(pop.set_aside), sample)
+    odds_ref = _odds(classifier, d.transform(pop_x[reference]))
+    population_odds = float(odds_ref.mean())
+    ref_scores = np.round(odds_ref / population_odds, SCORE_DECIMALS)
+    model = LookalikeModel(d, classifier, population_odds,
+                           np.quantile(ref_scores, np.linspace(0.1, 0.9, 9)))
+
+    held_scores = {w: _odds(c, dd.transform(x_held)) for w, (dd, c) in variants.items()}
+    held_kept = np.r_[pop.kept[split.pop_held], cust.kept[split.cust_held]]
+    held_missing = np.r_[pop.row_missing_share[split.pop_held], cust.row_missing_share[split.cust_held]]
+    depths = np.linspace(0.0, 1.0, CURVE_STEPS + 1)
+    curves = pd.DataFrame({
+        "depth": depths,
+        "lookalike": _gains(held_scores[indicators], y_held, depths),
+        "lookalike_without_indicators": _gains(held_scores[False], y_held, depths),
+        "lookalike_with_indicators": _gains(held_scores[True], y_held, depths),
+        "lookalike_kept_rows": _gains(held_scores[indicators][held_kept], y_held[held_kept], depths),
+        "missing_share_only": _gains(held_missing, y_held, depths),
+        "segments": _segment_gains(mailing, depths),
+    })
+    at = sorted({*REPORT_DEPTHS, round(float(headline_depth), 4)})
+    held_pop_set_aside = ~held_kept & (y_held == 0)
+    facts = {
+        "chosen_model": chosen,
+        "indicators": bool(indicators),
+        "indicator_columns": len(indicator_columns),
+        "sample": {"population_train": len(split.pop_train), "customers_train": len(split.cust_train),
+                   "population_held_out": len(split.pop_held), "customers_held_out": len(split.cust_held),
+                   "population_reference": len(reference), "sample_setting": sample},
+        "cv": {"folds": CV_FOLDS, "alpha": ALPHA, "models": cv},
+        "auc": cv[chosen]["auc"], "auc_ci": cv[chosen]["auc_ci"],
+        "held_out_auc": {"without_indicators": _auc(y_held, held_scores[False]),
+                         "with_indicators": _auc(y_held, held_scores[True]),
+                         "kept_rows": _auc(y_held[held_kept], held_scores[indicators][held_kept]),
+                         "missing_share_only": _auc(y_held, held_missing)},
+        "headline_depth": float(headline_depth),
+        "at_depth": [_at_depth(curves, depth, held_scores[indicators], y_held, held_kept) for depth in at],
+        "held_out_set_aside_population_share": float(held_pop_set_aside.sum() / max((y_held == 0).sum(), 1)),
+    }
+    importance = _importance(plan, classifier, d, x_held, y_held, rng)
+    facts["drivers"] = importance.head(10)["source"].tolist()
+    spread = _segment_spread(ref_scores, pop_labels[reference], model.decile_edges)
+    return Lookalike(model, facts, {"lookalike_gains": curves, "lookalike_importance": importance,
+                                    "lookalike_segments": spread}, split)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row numbers per table: training rows (the model sees only these) and held-out rows."""
+
+    pop_train: np.ndarray
+    pop_held: np.ndarray
+    cust_train: np.ndarray
+    cust_held: np.ndarray
+
+
+def _split(rng: np.random.Generator, n_pop: int, n_cust: int, sample: int) -> Split:
+    """A seeded sample of each table, a quarter of it held out; rows sorted within each part."""
+    parts = []
+    for n in (n_pop, n_cust):
+        drawn = rng.permutation(n)[: min(sample, n)]
+        held = max(1, int(round(HOLDOUT_SHARE * len(drawn))))
+        parts += [np.sort(drawn[held:]), np.sort(drawn[:held])]
+    return Split(*parts)
+
+
+def _reference_rows(rng: np.random.Generator, split: Split, n_pop: int, sample: int) -> np.ndarray:
+    """Population rows the classifier never saw: the yardstick for 1.0 and the deciles."""
+    unseen = np.setdiff1d(np.arange(n_pop), split.pop_train, assume_unique=True)
+    return np.sort(rng.permutation(unseen)[: min(sample, len(unseen))])
+
+
+def _classifier(name: str, seed: int):
+    if name == "logistic":
+        return LogisticRegression(max_iter=500, class_weight="balanced")
+    return HistGradientBoostingClassifier(max_iter=60, learning_rate=0.15, early_stopping=False,
+                                          class_weight="balanced", random_state=seed)
+
+
+def _odds(classifier, inputs: np.ndarray) -> np.ndarray:
+    """p / (1 - p), kept finite: proportional to customer density over population density."""
+    p = np.clip(classifier.predict_proba(inputs)[:, 1], 1e-6, 1 - 1e-6)
+    return p / (1.0 - p)
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float:
+    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def _cross_validate(name: str, design: Design, x: np.ndarray, y: np.ndarray, seed: int) -> dict:
+    """AUC per fold on the training part, with a t interval over folds (folds overlap in
+    training rows, so the interval is approximate and on the narrow side)."""
+    inputs = design.transform(x)
+    folds = StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed)
+    aucs = []
+    for fit_rows, test_rows in folds.split(inputs, y):
+        classifier = _classifier(name, seed).fit(inputs[fit_rows], y[fit_rows])
+        aucs.append(_auc(y[test_rows], _odds(classifier, inputs[test_rows])))
+    aucs = np.asarray(aucs)
+    half = float(student_t.ppf(1 - ALPHA / 2, len(aucs) - 1) * aucs.std(ddof=1) / np.sqrt(len(aucs)))
+    return {"auc": float(aucs.mean()), "auc_ci": [float(aucs.mean() - half), float(aucs.mean() + half)],
+            "fold_auc": [float(a) for a in aucs]}
+
+
+def gains_curve(pop_scores: np.ndarray, cust_scores: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Share of customers reached when the top ``depth`` of the population (by score) is mailed.
+
+    Ties are split in proportion: when the cut falls inside a block of equal scores, that
+    block is mailed partly, as a random pick within it would be.
+    """
+    pop_scores = np.sort(np.asarray(pop_scores, dtype=float))
+    cust_scores = np.sort(np.asarray(cust_scores, dtype=float))
+    n, m = len(pop_scores), len(cust_scores)
+    out = np.empty(len(depths))
+    for i, depth in enumerate(depths):
+        if depth <= 0:
+            out[i] = 0.0
+            continue
+        cut = pop_scores[max(0, min(n - 1, int(np.ceil(n * (1 - depth))) - 1))] if depth < 1 else -np.inf
+        pop_above = (n - np.searchsorted(pop_scores, cut, side="right")) / n
+        pop_at = (np.searchsorted(pop_scores, cut, side="right") - np.searchsorted(pop_scores, cut)) / n
+        cust_above = (m - np.searchsorted(cust_scores, cut, side="right")) / m
+        cust_at = (np.searchsorted(cust_scores, cut, side="right") - np.searchsorted(cust_scores, cut)) / m
+        part = 0.0 if pop_at == 0 else min(1.0, max(0.0, (depth - pop_above) / pop_at))
+        out[i] = cust_above + part * cust_at
+    return out
+
+
+def _gains(scores: np.ndarray, y: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    return gains_curve(scores[y == 0], scores[y == 1], depths)
+
+
+def _segment_gains(mailing: pd.DataFrame, depths: np.ndarray) -> np.ndarray:
+    """The headline's segment order as a curve: segments mailed whole, in mailing order, then the
+    rest of the population (the set-aside group) last; within a segment, people picked at random."""
+    x = np.r_[0.0, mailing["cumulative_population_share"].to_numpy(dtype=float), 1.0]
+    y = np.r_[0.0, mailing["cumulative_customer_share"].to_numpy(dtype=float), 1.0]
+    return np.interp(depths, x, y)
+
+
+def _at_depth(curves: pd.DataFrame, depth: float, scores: np.ndarray, y: np.ndarray, kept: np.ndarray) -> dict:
+    """Every curve at one mailing depth, and how much of the lookalike mailing is set-aside rows."""
+    row = {"depth": float(depth)}
+    for column in curves.columns.drop("depth"):
+        row[column] = float(np.interp(depth, curves["depth"], curves[column]))
+    pop_scores = scores[y == 0]
+    cut = np.quantile(pop_scores, 1 - depth)
+    mailed = pop_scores >= cut
+    row["set_aside_share_of_mailed"] = float((~kept[y == 0])[mailed].mean()) if mailed.any() else 0.0
+    return row
+
+
+def _importance(plan: CleaningPlan, classifier, design: Design, x_held: np.ndarray, y_held: np.ndarray,
+                rng: np.random.Generator) -> pd.DataFrame:
+    """Drop in held-out AUC when one source feature's columns are shuffled together.
+
+    One-hot and derived columns of the same source move as one, and the missingness moves with
+    the values (an indicator is computed from the shuffled column), so a feature's importance
+    includes what its coverage says. ``direction`` is the sign of the correlation between the
+    strongest column and the score among people whose value is known: +1 means more customer-like
+    towards the column's high end (``high_end``; for a flag: more often ``label``).
+    """
+    rows = rng.permutation(len(y_held))[:IMPORTANCE_ROWS]
+    x, y = x_held[rows], y_held[rows]
+    base_scores = _odds(classifier, design.transform(x))
+    base = _auc(y, base_scores)
+    columns = list(plan.columns)
+    by_source: dict[str, list[int]] = {}
+    for j, column in enumerate(columns):
+        by_source.setdefault(column.source, []).append(j)
+    out = []
+    for source, positions in by_source.items():
+        shuffled = x.copy()
+        shuffled[:, positions] = x[rng.permutation(len(x))][:, positions]
+        drop = base - _auc(y, _odds(classifier, design.transform(shuffled)))
+        strongest, direction = _direction(x, base_scores, positions)
+        column = columns[strongest]
+        out.append({"source": source, "column": column.name, "kind": column.kind,
+                    "description": column.description, "low_end": column.low_end,
+                    "high_end": column.high_end, "label": column.label,
+                    "importance": float(drop), "direction": direction,
+                    "missing_share": float(np.isnan(x[:, positions[0]]).mean())})
+    table = pd.DataFrame(out)
+    return table.sort_values(["importance", "source"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def _direction(x: np.ndarray, scores: np.ndarray, positions: list[int]) -> tuple[int, int]:
+    """The column (of one source) most correlated with the log score, and the correlation's sign."""
+    best, best_r = positions[0], 0.0
+    log_score = np.log(scores)
+    for j in positions:
+        known = ~np.isnan(x[:, j])
+        if known.sum() < 3 or np.ptp(x[known, j]) == 0:
+            continue
+        r = float(np.corrcoef(x[known, j], log_score[known])[0, 1])
+        if np.isfinite(r) and abs(r) > abs(best_r):
+            best, best_r = j, r
+    return best, int(np.sign(best_r))
+
+
+def _segment_spread(scores: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> pd.DataFrame:
+    """Per segment (set-aside group included): quantiles of the score and the share in the top decile."""
+    rows = []
+    top = scores >= edges[-1]
+    for segment in np.unique(labels):
+        s = scores[labels == segment]
+        q = np.quantile(s, [0.1, 0.25, 0.5, 0.75, 0.9])
+        rows.append({"segment": int(segment), "people": int(len(s)), "mean": float(s.mean()),
+                     "q10": q[0], "q25": q[1], "median": q[2], "q75": q[3], "q90": q[4],
+                     "top_decile_share": float(top[labels == segment].mean()),
+                     "set_aside": bool(segment == SET_ASIDE)})
+    return pd.DataFrame(rows)

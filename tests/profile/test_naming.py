@@ -1,0 +1,79 @@
+"""Names from headline dimensions: unique, 2-4 words, in each scale's direction, never contradictory."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.profile.naming import ADJECTIVES, concept, key_facts, name_candidates, portrait_traits, scores, unique_names
+
+WORDS = {w for d in ADJECTIVES for w in (d.high, d.low)}
+
+
+def effects(**values: float) -> pd.Series:
+    return pd.Series(values, dtype=float)
+
+
+def test_low_income_score_reads_as_affluent_and_low_sparer_as_thrifty():
+    # LOW HH_EINKOMMEN_SCORE = HIGH income; LOW FINANZ_SPARER = keen saver; high age band = older
+    score = scores(effects(HH_EINKOMMEN_SCORE=-0.9, FINANZ_SPARER=-0.7, ALTERSKATEGORIE_GROB=1.0))
+    name = name_candidates(score)[0]
+    assert name == "Affluent Thrifty Seniors"
+
+
+def test_low_family_code_is_families_and_dense_area_is_city():
+    score = scores(effects(SEMIO_FAM=-0.9, W_KEIT_KIND_HH=-0.8, EWDICHTE=0.6, ALTERSKATEGORIE_GROB=-0.2))
+    assert name_candidates(score)[0] == "City Families"
+
+
+def test_contradicting_columns_give_one_word_per_dimension():
+    """Upper class by CAMEO, working-class by income: one affluence word (or none), never both."""
+    score = scores(effects(CAMEO_DEUG_2015=-0.5, HH_EINKOMMEN_SCORE=0.45, EWDICHTE=0.4))
+    for name in name_candidates(score):
+        words = set(name.split()) & WORDS
+        for dim in ADJECTIVES:
+            assert not {dim.high, dim.low} <= words, name
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_names_are_unique_two_to_four_words_and_free_of_prefixes(seed):
+    """Weakly separated segments (effects near 0) still get unique, clean names."""
+    rng = np.random.default_rng(seed)
+    columns = [c for d in ADJECTIVES for c in d.columns] + ["ALTERSKATEGORIE_GROB", "SEMIO_FAM", "W_KEIT_KIND_HH"]
+    segments = {i: pd.Series(rng.normal(0, 0.3, len(columns)), index=columns) for i in range(30)}
+    names = unique_names(segments)
+    assert len(set(names.values())) == len(names) == 30
+    for name in names.values():
+        assert 2 <= len(name.split()) <= 5  # 2-4 words, plus a numeral only when every combination is taken
+        assert not re.search(r"\b(more|less) often\b", name, re.I)
+        words = name.split()
+        assert len(set(words)) == len(words), name  # no word twice
+
+
+def test_uniqueness_is_shared_between_groups_and_types():
+    taken: set[str] = set()
+    same = effects(ALTERSKATEGORIE_GROB=1.0, HH_EINKOMMEN_SCORE=-1.0)
+    groups = unique_names({0: same}, taken)
+    types = unique_names({0: same, 1: same}, taken)
+    assert len({*groups.values(), *types.values()}) == 3
+
+
+def test_portrait_keeps_one_trait_per_idea():
+    traits = pd.DataFrame({
+        "segment": 0, "column": ["W_KEIT_KIND_HH", "LP_FAMILIE_GROB_3", "FINANZ_SPARER"],
+        "effect": [-0.9, 0.8, -0.5], "phrase": ["likely to have children at home", "family with children", "keen savers"],
+        "kind": ["scale", "flag", "scale"], "difference": [-0.9, 0.3, -0.5], "description": "",
+        "segment_mean": [1.5, 0.6, 2.0], "population_mean": [3.0, 0.3, 3.0]})
+    assert concept("W_KEIT_KIND_HH") == concept("LP_FAMILIE_GROB_3") == "family"
+    assert list(portrait_traits(traits, 0)["column"]) == ["W_KEIT_KIND_HH", "FINANZ_SPARER"]
+
+
+def test_key_facts_are_rounded_mean_codes_of_ordered_scales():
+    traits = pd.DataFrame({"segment": 0, "column": ["ALTERSKATEGORIE_GROB", "EWDICHTE"], "effect": [0.8, -0.3],
+                           "segment_mean": [3.6, 2.2], "population_mean": [2.8, 3.0]})
+    facts = key_facts(traits, 0)
+    assert facts["age_band"]["code"] == 4 and facts["density"]["code"] == 2
+    assert facts["income"]["code"] is None and facts["income"]["reason"]
