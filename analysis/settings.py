@@ -34,6 +34,7 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     engine = "dask"             # "local" (default): one process; "dask": a Dask cluster
     scheduler = "tcp://host:8786"  # an existing Dask cluster; omit for a local one
     workers = 4                 # worker processes of the local cluster (default: one per core)
+    worker_memory = 3.0         # GB per local worker; beyond it a worker spills to disk (default: 80% of RAM / workers)
 
 Relative paths in the file are resolved against the file's folder.
 """
@@ -58,7 +59,7 @@ _SECTIONS = {
                  "groups", "types", "lookalike_sample", "lookalike_indicators"),
     "output": ("results",),
     "refresh": ("keep_model", "history_keep"),
-    "engine": ("engine", "scheduler", "workers"),
+    "engine": ("engine", "scheduler", "workers", "worker_memory"),
 }
 ENGINES = ("local", "dask")
 _PATHS = ("population", "customers", "feature_summary", "results")
@@ -120,6 +121,7 @@ class Settings:
     engine: str = "local"
     scheduler: str | None = None  # address of an existing Dask scheduler
     workers: int | None = None  # worker processes of a local Dask cluster (None: one per core)
+    worker_memory: float | None = None  # GB per local worker (None: 80% of the machine's memory / workers)
 
     @property
     def uses_demo_data(self) -> bool:
@@ -202,6 +204,11 @@ def _build(values: dict[str, Any], cwd: Path) -> Settings:
             top[key] = _flag(key, value)
         elif key in ("engine", "scheduler"):
             top[key] = str(value)
+        elif key == "worker_memory":
+            top[key] = _coerce(key, value, "float")
+            if not top[key] > 0:
+                raise InputError("the setting worker_memory is out of range", column=key,
+                                 expected="a number of gigabytes above 0")
     if top.get("engine", "local") not in ENGINES:
         raise InputError(f"the setting engine is {top['engine']!r}", column="engine",
                          expected=" or ".join(ENGINES))

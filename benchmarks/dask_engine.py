@@ -92,6 +92,7 @@ def main() -> int:
     parser.add_argument("--population", type=int, default=3_000_000)
     parser.add_argument("--customers", type=int, default=600_000)
     parser.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    parser.add_argument("--worker-memory", type=float, help="GB per worker before it spills to disk")
     parser.add_argument("--data", type=Path, help="folder for the generated data (kept)")
     parser.add_argument("--engine", default="dask", choices=("dask", "local"))
     parser.add_argument("--results", type=Path, help="results folder to keep (default: a temporary one)")
@@ -116,10 +117,13 @@ def main() -> int:
 
         def on_end(name: str) -> None:
             rows[name] = [time.perf_counter() - started.pop(name), sampler.peak]
+            # printed as it ends, so a run stopped part-way still shows its stages
+            print(f"  {name:32s} {rows[name][0]:9.1f} s {rows[name][1] / 2**20:9.0f} MB", flush=True)
 
         settings = Settings(population=paths.population, customers=paths.customers,
                             feature_summary=paths.feature_summary, results=args.results or Path(tmp) / "results",
-                            analysis=AnalysisSettings(), engine=args.engine, workers=args.workers)
+                            analysis=AnalysisSettings(), engine=args.engine, workers=args.workers,
+                            worker_memory=args.worker_memory)
         begin = time.perf_counter()
         results = run(settings, Stages(on_start=on_start, on_end=on_end), force=True)
         wall = time.perf_counter() - begin

@@ -3,8 +3,10 @@
 With a scheduler address the run uses that cluster (its workers must see the input files and,
 for ``segments assign``, the output folder at the same paths). Without one it starts a
 ``LocalCluster`` of worker processes, one per core (or ``workers``), one thread each, each
-limited to an equal part of ``MEMORY_SHARE`` of the machine's memory, and shuts it down when
-the run ends, whether it succeeded or failed.
+limited to ``worker_memory`` GB (default: an equal part of ``MEMORY_SHARE`` of the machine's
+memory), and shuts it down when the run ends, whether it succeeded or failed. A worker near its
+limit spills the partitions it holds to its local disk (Dask's spilling), which is what keeps a
+large run's memory bounded.
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ def connect(settings: Settings, stages: Stages) -> Iterator["distributed.Client"
         return
     import psutil
     workers = local_workers(settings)
-    memory = int(psutil.virtual_memory().total * MEMORY_SHARE / workers)
+    memory = (int(settings.worker_memory * 2**30) if settings.worker_memory else
+              int(psutil.virtual_memory().total * MEMORY_SHARE / workers))
     stages.say(f"starting a local Dask cluster: {workers} worker processes, {memory / 2**30:.1f} GB each")
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                        memory_limit=memory, dashboard_address=":0")
