@@ -70,6 +70,9 @@ def test_engine_from_file_environment_and_flags(tmp_path):
     assert load_settings({"engine": "local", "scheduler": None}, cwd=tmp_path, environ={}).engine == "local"
     with pytest.raises(InputError, match="engine"):
         load_settings(cwd=tmp_path, environ={"SEGMENTS_ENGINE": "spark"})
+    assert load_settings(cwd=tmp_path, environ={"SEGMENTS_WORKER_MEMORY": "2.5"}).worker_memory == 2.5
+    with pytest.raises(InputError, match="worker_memory is out of range"):
+        load_settings(cwd=tmp_path, environ={"SEGMENTS_WORKER_MEMORY": "0"})
 
 
 def test_lookalike_settings_from_file_and_environment(tmp_path):

@@ -67,6 +67,7 @@ from analysis.target.lookalike import Lookalike, fit_lookalike
 SPAN_BYTES = 64 << 20  # bytes of CSV per partition: ~250k rows, ~120 MB once cleaned
 SEARCH_SAMPLE = 200_000  # kept rows gathered to the client for choosing k and fitting the types
 BIN_SAMPLE = 200_000  # rows whose deciles set the bins of the ``changes`` page
+LOOKALIKE_ROWS = 200_000  # rows per table gathered for the lookalike model (all of a smaller table)
 MAX_ITER = 300  # Lloyd iterations at most (scikit-learn's default)
 TOLERANCE = 1e-4  # stop when centres move less than this share of the mean variance (scikit-learn's rule)
 PART = "part-{:05d}.parquet"
@@ -565,11 +566,13 @@ def row_work(client, inputs: Inputs, settings: Settings, stages: Stages) -> RowW
         del pop_tally, cust_tally, before
 
     def lookalike(mailing: pd.DataFrame, depth: float) -> Lookalike:
-        # Rows for the model: twice the sample of the population (training, then unseen reference
-        # rows for the scale), the sample of customers; every row when a table is that small.
+        # ``fit_lookalike`` draws its seeded sample (and the population's unseen reference rows)
+        # from the rows it is given: every row of a table of at most LOOKALIKE_ROWS, as the local
+        # engine (the same draw), else a seeded sample of that many gathered partition by partition.
         size = analysis.lookalike_sample
-        pop_rows, pop_types = sample_rows(client, pop, 2 * size, analysis.seed, pop_labels)
-        cust_rows, _ = sample_rows(client, cust, size, analysis.seed)
+        gather = max(LOOKALIKE_ROWS, 2 * size)
+        pop_rows, pop_types = sample_rows(client, pop, gather, analysis.seed, pop_labels)
+        cust_rows, _ = sample_rows(client, cust, gather, analysis.seed)
         return fit_lookalike(plan, reducer, pop_rows, cust_rows, pop_types, mailing, depth, size,
                              analysis.lookalike_indicators, analysis.seed)
 

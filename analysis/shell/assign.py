@@ -55,7 +55,7 @@ def assign_file(results: Path, source: Path, target: Path) -> int:
 def scored(model: Model, extra: pd.DataFrame, cleaned: CleanedTable) -> pd.DataFrame:
     """The output columns for some cleaned rows (``extra``: their columns copied through); the dask
     engine's ``assign`` writes the same per partition."""
-    labels = pd.Series(model.assign(cleaned), index=extra.index)
+    labels = pd.Series(model.assign(cleaned))
     aside = labels == SET_ASIDE
     ranked = lambda index: labels.map(index).round(1).mask(aside)  # noqa: E731
     out = extra.assign(segment=labels, segment_name=labels.map(model.names),
