@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import pipeline
+from analysis import assemble, pipeline
 from analysis.errors import EXIT_BUSY, EXIT_INPUT, EXIT_TERMINATED, EXIT_WRITE
 from analysis.shell import lock, render, store
 from analysis.shell.cli import main
@@ -178,7 +178,7 @@ def raising(code: int):
 
 def test_full_disk_while_writing_results(previous, monkeypatch, capsys):
     paths, out, before = previous
-    monkeypatch.setattr(pipeline.joblib, "dump", raising(errno.ENOSPC))
+    monkeypatch.setattr(assemble.joblib, "dump", raising(errno.ENOSPC))  # the results step writes the model
     capsys.readouterr()
     assert run(paths, out, "--force") == EXIT_WRITE
     err = capsys.readouterr().err
