@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -88,8 +88,8 @@ class RowWork:
     """The fitted objects and per-row aggregates an engine hands to ``write_results``.
 
     Counts are in the order ``[SET_ASIDE, 0, 1, ...]``; trait sums are ``profile.traits.trait_sums``
-    (types or groups, the set-aside group last); ``type_cross`` counts people per (new type,
-    previous type) when the run is matched to a previous model.
+    (types or groups, the set-aside group last); ``matched`` is the refit's matching to the previous
+    model (``refresh.match_levels`` on rows, or ``match_crossed`` on summed cross-tables).
     """
 
     features: list[Feature]
@@ -114,7 +114,6 @@ class RowWork:
     matched: refresh.LevelMatch | None = None
     feature_counts: dict[str, np.ndarray] | None = None  # this run binned on the previous run's bins
     engine: dict | None = None  # facts about a distributed run (results.json ``engine``)
-    extra: dict = field(default_factory=dict)
 
 
 def write_results(work: Path, rows: RowWork, inputs: Inputs, settings: Settings, stages: Stages, key: str,

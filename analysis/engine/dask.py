@@ -48,7 +48,7 @@ from analysis.compare.shares import segment_counts
 from analysis.constants import SET_ASIDE
 from analysis.engine.cluster import connect
 from analysis.errors import InputError
-from analysis.inputs.loading import LoadedTable, Span, load_span, read_head, read_header, read_notes
+from analysis.inputs.loading import Span, load_span, read_head, read_header, read_notes
 from analysis.inputs.schema import Feature, load_features
 from analysis.prepare.cleaning import (CleanedTable, CleaningCounts, CleaningPlan, apply_cleaning,
                                        count_cleaning, decode, group_means, note_set_aside, plan_cleaning)
