@@ -35,7 +35,7 @@ from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.profile.traits import trait_table
 from analysis.profile.describe import describe
-from analysis.profile.naming import unique_names
+from analysis.profile.naming import name_segments
 from analysis.segment.levels import Levels, fit_levels, group_count, type_count
 from analysis.segment.kselect import _silhouettes
 from analysis.compare.gameplan import game_plan
@@ -209,8 +209,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         traits = trait_table(pop.matrix, pop_labels, columns)
         group_traits = trait_table(pop.matrix, pop_groups, columns)
         taken: set[str] = set()
-        group_names = unique_names(_effects(group_traits, range(levels.n_groups)), taken)
-        names = unique_names(_effects(traits, range(levels.n_types)), taken)
+        group_names = name_segments(group_traits, range(levels.n_groups), taken)
+        names = name_segments(traits, range(levels.n_types), taken)
         names[SET_ASIDE] = group_names[SET_ASIDE] = "Set aside: too much missing data"
         if kept:
             names, group_names = dict(kept.names), dict(kept.group_names)
@@ -291,11 +291,6 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
             "changes": changes,
         }
         write_json(work / RESULTS_FILE, summary)
-
-
-def _effects(traits: pd.DataFrame, segments: range) -> dict[int, pd.Series]:
-    """column -> standardised difference, per segment."""
-    return {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in segments}
 
 
 def _distinctness(scores: np.ndarray, types: np.ndarray, levels: Levels, seed: int,
