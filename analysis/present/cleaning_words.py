@@ -31,7 +31,7 @@ DECISION_WORDS = {
     "flag": "one 0/1 column",
     "scale": "kept as one scale",
     "log_transform": "log-transformed",
-    "split": "split into its parts ({columns})",
+    "split": "split into parts ({columns} kept)",
     "rare_levels_no_column": "rare levels get no column",
     "part_not_kept": "one part not kept",
 }
