@@ -18,22 +18,23 @@ from typing import Iterable, Mapping
 from analysis.inputs.schema import load_schema
 from analysis.present.wording import join_words, percent
 
+# Short: the table gives each column a width in proportion to its longest cell.
 STEP_WORDS = {
-    "column_missingness": "Missing values per feature",
-    "row_missingness": "Missing values per person",
-    "re_encoding": "Categories to numbers",
-    "engineering": "Splitting and transforming",
+    "column_missingness": "Missing data: features",
+    "row_missingness": "Missing data: people",
+    "re_encoding": "Categories",
+    "engineering": "Splits and counts",
 }
 DECISION_WORDS = {
     "dropped": "dropped",
-    "set_aside": "set aside as their own group",
-    "one_hot": "one 0/1 column per level ({columns})",
+    "set_aside": "set aside",
+    "one_hot": "a 0/1 column per level",
     "flag": "one 0/1 column",
-    "scale": "kept as one scale",
-    "log_transform": "log-transformed",
-    "split": "split into parts ({columns} kept)",
-    "rare_levels_no_column": "rare levels get no column",
-    "part_not_kept": "one part not kept",
+    "scale": "kept as a scale",
+    "log_transform": "log scale",
+    "split": "split: {columns}",
+    "rare_levels_no_column": "rare levels: no column",
+    "part_not_kept": "one part left out",
 }
 REASON_WORDS = {
     "too_much_missing": "missing for {missing_share} of the population, more than the limit of {limit}",
@@ -50,8 +51,8 @@ REASON_WORDS = {
                  "{agreement} of the people who have both",
     "rare_levels": "{levels_words} each held by under {limit} of the people with a known value; "
                    "those people get 0 in every column of this feature",
-    "unordered_levels": "its levels have no order; the columns are the levels seen in the population, "
-                        "and customers get exactly the same columns",
+    "unordered_levels": "its levels have no order: {n_columns} columns, one per level seen in the "
+                        "population; customers get exactly the same columns",
     "two_levels": "two levels; 1 means “{one_means}”",
     "ordered_levels": "its {n_levels} levels are in order, from “{first_label}” to “{last_label}”",
     "long_tail": "a count with a few very large values; on a log scale they cannot dominate the analysis",
@@ -66,7 +67,8 @@ REASON_WORDS = {
                               "blocks of flats), 5 a mainly business area: a size scale and a business "
                               "0/1 column",
 }
-NO_COLUMN = "–"  # the column cell of an entry about people (rows) rather than one feature
+NO_COLUMN = "(people)"  # the feature cell of an entry about people (rows) rather than one feature
+STEP_ORDER = ("column_missingness", "re_encoding", "engineering", "row_missingness")  # as the table lists them
 
 
 def step_words(step: str) -> str:
@@ -88,9 +90,16 @@ def dropped_reasons(log: Iterable[Mapping[str, object]]) -> dict[str, str]:
 
 
 def log_rows(log: Iterable[Mapping[str, object]]) -> list[dict[str, str]]:
-    """The log as table rows in words: Step, Feature, Decision, Reason."""
+    """The log as table rows in words (Step, Feature, Decision, Reason), by step in STEP_ORDER,
+    a feature's decisions together, otherwise in the order they were made."""
+    entries = list(log)
+    first = {}
+    for position, entry in enumerate(entries):
+        first.setdefault((entry["step"], entry["column"]), position)
+    entries.sort(key=lambda e: (STEP_ORDER.index(e["step"]) if e["step"] in STEP_ORDER else len(STEP_ORDER),
+                                first[(e["step"], e["column"])]))
     return [{"Step": step_words(str(e["step"])), "Feature": str(e["column"]) or NO_COLUMN,
-             "Decision": decision_words(e), "Reason": reason_words(e)} for e in log]
+             "Decision": decision_words(e), "Reason": reason_words(e)} for e in entries]
 
 
 def _lookup(words: dict[str, str], code: str, kind: str) -> str:
