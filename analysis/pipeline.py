@@ -23,7 +23,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.prepare.cleaning import (ORDERED_CATEGORICALS, CleaningPlan, CleanedTable, apply_cleaning,
-                                      fit_cleaning)
+                                      fit_cleaning, log_table)
 from analysis.compare.shares import compare_segments
 from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
 from analysis.prepare.reduce import fit_reducer, interpret, loadings, scree
@@ -235,7 +235,7 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         tables = {
             "quality_population": pop.quality.reset_index(),
             "quality_customers": cust.quality.reset_index(),
-            "cleaning_log": pd.DataFrame(plan.log),
+            "cleaning_log": log_table(plan.log),
             "scree": scree(reducer),
             "loadings": loadings(reducer, 10).reset_index(names="column"),
             "k_curves": selection.curves.reset_index(),
