@@ -234,9 +234,13 @@ def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
 
 
 def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
-    missing = decoded[plan.kept_sources].isna().to_numpy()
+    # Counted column by column: selecting the kept columns at once would copy them all.
+    sources = plan.kept_sources
+    missing = np.zeros(len(decoded), dtype=np.int16)
+    for name in sources:
+        missing += decoded[name].isna().to_numpy()
     # With no usable column every row counts as fully missing (and is set aside).
-    share = (missing.mean(axis=1) if missing.shape[1] else np.ones(len(decoded))).astype(np.float32)
+    share = ((missing / len(sources)) if sources else np.ones(len(decoded))).astype(np.float32)
     set_aside = share > plan.row_missing_threshold
     matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
     for j, column in enumerate(plan.columns):
