@@ -70,11 +70,13 @@ class Design:
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         # A private copy: the population's scaler and fill work in place (copy=False).
         matrix = np.array(matrix, dtype=np.float32, copy=True)
+        # Before the transform: the fill replaces the NaN of ``matrix`` in place.
+        flags = np.isnan(matrix[:, list(self.indicators)]).astype(np.float32) if self.indicators else None
         steps = self.reducer.pipeline if self.components else self.reducer.pipeline[:2]
         inputs = steps.transform(matrix)
-        if not self.indicators:
+        if flags is None:
             return inputs
-        return np.hstack([inputs, np.isnan(matrix[:, list(self.indicators)]).astype(np.float32)])
+        return np.hstack([inputs, flags])
 
 
 @dataclass
