@@ -184,7 +184,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                                             forced_types=analysis.types is not None,
                                             forced_groups=forced_groups is not None,
                                             start=None if analysis.types is not None else
-                                            refresh.start_centres(before, scores, pop.kept))
+                                            refresh.start_centres(before, scores, pop.kept),
+                                            overwrite=True)  # scores are only sampled after this
         kmeans = levels.kmeans
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
         pop_labels[pop.kept] = kept_types  # fit_levels labelled exactly these rows

@@ -233,8 +233,12 @@ def select_k(
 
 
 def fit_final(scores: np.ndarray, k: int, seed: int = 0, n_init: int = FINAL_N_INIT,
-              sample_size: int = FINAL_SAMPLE) -> KMeans:
+              sample_size: int = FINAL_SAMPLE, overwrite: bool = False) -> KMeans:
     """Fit the final k segments on ALL rows; segment 0 is the largest, then by falling size.
+
+    ``overwrite``: scikit-learn centres ``scores`` in place and adds the mean back instead of
+    fitting on a copy (190 MB less at the real size); the values it leaves can differ from the
+    originals in the last bit, so only a caller that does not reuse them exactly should ask.
 
     Method, chosen by measurement at 800k x 35 float32 on 2 cores: ``FINAL_N_INIT`` k-means++
     starts, one thread each, on a random sample of ``FINAL_SAMPLE`` rows; the best (lowest
@@ -261,10 +265,8 @@ def fit_final(scores: np.ndarray, k: int, seed: int = 0, n_init: int = FINAL_N_I
     starts = _fit_each([(sample, k, 1, s) for s in start_seeds])
     best = starts[int(np.argmin([inertia for _, inertia in starts]))][0]
     # assume_finite: _as_matrix checked X, and scikit-learn's check holds a mask of all of it.
-    # copy_x=False: centred in place and restored instead of copied (190 MB at the real size);
-    # the restored values can differ from the originals in the last bit.
     with threadpool_limits(limits=MAX_THREADS, user_api="openmp"), config_context(assume_finite=True):
-        model = KMeans(n_clusters=k, init=best, n_init=1, random_state=seed, copy_x=False).fit(X)
+        model = KMeans(n_clusters=k, init=best, n_init=1, random_state=seed, copy_x=not overwrite).fit(X)
     centres = model.cluster_centers_
     sizes = np.bincount(model.labels_, minlength=k)
     order = np.lexsort((*centres.T[::-1], -sizes))  # size descending, then centre coordinates
