@@ -119,7 +119,7 @@ def feature_bins(matrix: pd.DataFrame, rows: np.ndarray | None = None) -> pd.Dat
         if rows is not None:
             values = values[rows]
         known = values[~np.isnan(values)]
-        distinct = np.unique(known)
+        distinct = _distinct(known)
         if distinct.size <= DISCRETE_MAX:
             upper = distinct[:-1] if distinct.size else distinct
         else:
@@ -131,6 +131,14 @@ def feature_bins(matrix: pd.DataFrame, rows: np.ndarray | None = None) -> pd.Dat
     if not parts:
         return pd.DataFrame(columns=["column", "bin", "upper", "share"])
     return pd.concat(parts, ignore_index=True)
+
+
+def _distinct(known: np.ndarray, codes_below: int = 4096) -> np.ndarray:
+    """``np.unique(known)``; for whole numbers 0..codes_below-1 (codes, counts, flags: most columns)
+    by counting instead of sorting, which made this the slowest part of writing the results."""
+    if known.size and 0 <= known.min() and known.max() < codes_below and np.array_equal(known, np.floor(known)):
+        return np.flatnonzero(np.bincount(known.astype(np.int64))).astype(known.dtype)
+    return np.unique(known)
 
 
 def _bin_shares(values: np.ndarray, upper: np.ndarray) -> np.ndarray:

@@ -97,7 +97,7 @@ def type_count(groups: int, forced: int | None) -> int:
 
 def fit_levels(scores: np.ndarray, groups: int, types: int, seed: int = 0,
                forced_types: bool = False, forced_groups: bool = False,
-               start: np.ndarray | None = None) -> tuple[Levels, np.ndarray]:
+               start: np.ndarray | None = None, overwrite: bool = False) -> tuple[Levels, np.ndarray]:
     """Fit types and nest them in groups; returns the levels and the type label of every row.
 
     ``start`` (one row per type) begins k-means at given centres instead of fresh k-means++
@@ -105,18 +105,20 @@ def fit_levels(scores: np.ndarray, groups: int, types: int, seed: int = 0,
     with weak structure fresh starts find a different but equally good set of types (fits from
     two seeds agree at ARI ~0.6), so codes could not be kept; from the previous types, Lloyd's
     iterations still move every centre to the new data's optimum, a type that no longer exists
-    drifts away and is flagged new by the membership matching.
+    drifts away and is flagged new by the membership matching. ``overwrite``: see
+    :func:`~analysis.segment.kselect.fit_final` (the scores may change in the last bit).
     """
     if start is not None:
         types = len(start)
     if not 2 <= groups < types:
         raise ValueError(f"need 2 <= groups < types, got {groups} groups and {types} types")
     if start is None:
-        kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE)
+        kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE,
+                           overwrite=overwrite)
     else:
         with threadpool_limits(limits=MAX_THREADS, user_api="openmp"):
             kmeans = KMeans(n_clusters=types, init=np.asarray(start, dtype=scores.dtype), n_init=1,
-                            random_state=seed).fit(scores)
+                            random_state=seed, copy_x=not overwrite).fit(scores)
     centres, labels = kmeans.cluster_centers_, kmeans.labels_
     if not forced_types:
         centres, labels = _dissolve_small(scores, centres, labels)
