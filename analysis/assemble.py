@@ -30,10 +30,10 @@ from analysis.compare.targeting import gains_table, headline
 from analysis.constants import ALPHA, MIN_EFFECT, MODEL_FILE, RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
 from analysis.inputs.schema import Feature
-from analysis.prepare.cleaning import ORDERED_CATEGORICALS, CleanedTable, CleaningPlan
+from analysis.prepare.cleaning import ORDERED_CATEGORICALS, CleanedTable, CleaningPlan, log_table
 from analysis.prepare.reduce import Reducer, interpret, loadings, scree
 from analysis.profile.describe import describe
-from analysis.profile.naming import unique_names
+from analysis.profile.naming import name_segments
 from analysis.profile.traits import traits_from_sums
 from analysis.segment.kselect import MIN_ROWS_PER_CLUSTER, KSelection, _silhouettes
 from analysis.segment.levels import Levels
@@ -143,8 +143,8 @@ def write_results(work: Path, rows: RowWork, inputs: Inputs, settings: Settings,
         traits = traits_from_sums(rows.type_sums, names_of, columns)
         group_traits = traits_from_sums(rows.group_sums, names_of, columns)
         taken: set[str] = set()
-        group_names = unique_names(_effects(group_traits, range(levels.n_groups)), taken)
-        names = unique_names(_effects(traits, range(levels.n_types)), taken)
+        group_names = name_segments(group_traits, range(levels.n_groups), taken)
+        names = name_segments(traits, range(levels.n_types), taken)
         names[SET_ASIDE] = group_names[SET_ASIDE] = "Set aside: too much missing data"
         if kept:
             names, group_names = dict(kept.names), dict(kept.group_names)
@@ -170,7 +170,7 @@ def write_results(work: Path, rows: RowWork, inputs: Inputs, settings: Settings,
         tables = {
             "quality_population": rows.pop.quality.reset_index(),
             "quality_customers": rows.cust.quality.reset_index(),
-            "cleaning_log": pd.DataFrame(plan.log),
+            "cleaning_log": log_table(plan.log),
             "scree": scree(reducer),
             "loadings": loadings(reducer, 10).reset_index(names="column"),
             "k_curves": rows.selection.curves.reset_index(),
@@ -230,11 +230,6 @@ def write_results(work: Path, rows: RowWork, inputs: Inputs, settings: Settings,
         if rows.engine is not None:
             summary["engine"] = rows.engine
         write_json(work / RESULTS_FILE, summary)
-
-
-def _effects(traits: pd.DataFrame, segments: range) -> dict[int, pd.Series]:
-    """column -> standardised difference, per segment."""
-    return {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in segments}
 
 
 def distinctness(scores: np.ndarray, types: np.ndarray, levels: Levels, seed: int, rows: int = 5_000) -> dict:

@@ -26,7 +26,7 @@ from analysis.constants import RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.inputs.schema import Feature, load_features
-from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_cleaning, fit_cleaning
+from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
 from analysis.prepare.reduce import fit_reducer
 from analysis.profile.traits import trait_sums
 from analysis.segment.kselect import select_k
@@ -118,14 +118,18 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
     for table in (population, customers):
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
-    with stages.stage("clean"):  # each raw table is released as soon as it is cleaned
-        if plan is None:
-            plan, pop = fit_cleaning(population.data, features, analysis)
-        else:
-            pop = apply_cleaning(plan, population.data)
+    with stages.stage("clean"):  # each raw table is released as soon as it is decoded
+        decoded, quality = decode(population.data, plan.features if plan else features)
         del population
-        cust = apply_cleaning(plan, customers.data)
+        if plan is None:
+            plan, pop = fit_decoded(decoded, quality, features, analysis)
+        else:
+            pop = apply_decoded(plan, decoded, quality)
+        del decoded
+        decoded, quality = decode(customers.data, plan.features)
         del customers
+        cust = apply_decoded(plan, decoded, quality)
+        del decoded
     check_enough(plan, pop, analysis, inputs.population)
     return Prepared(features, plan, pop, cust, checks)
 
@@ -162,7 +166,8 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
                                             forced_types=analysis.types is not None,
                                             forced_groups=forced_groups is not None,
                                             start=None if analysis.types is not None else
-                                            refresh.start_centres(before, scores, pop.kept))
+                                            refresh.start_centres(before, scores, pop.kept),
+                                            overwrite=True)  # scores are only sampled after this
         pop_labels = np.full(len(pop.set_aside), SET_ASIDE, dtype=np.int16)
         pop_labels[pop.kept] = kept_types  # fit_levels labelled exactly these rows
         cust_labels = assign_segments(reducer, levels.kmeans, cust)

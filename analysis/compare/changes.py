@@ -124,7 +124,7 @@ def bin_edges(matrix: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str,
     for name in matrix.columns:
         values = _values(matrix, name, rows)
         known = values[~np.isnan(values)]
-        distinct = np.unique(known)
+        distinct = _distinct(known)
         if distinct.size <= DISCRETE_MAX:
             upper = distinct[:-1] if distinct.size else distinct
         else:
@@ -152,6 +152,14 @@ def bins_table(edges: Mapping[str, np.ndarray], counts: Mapping[str, np.ndarray]
 def _values(matrix: pd.DataFrame, name: str, rows: np.ndarray | None) -> np.ndarray:
     values = matrix[name].to_numpy(dtype=float)
     return values if rows is None else values[rows]
+
+
+def _distinct(known: np.ndarray, codes_below: int = 4096) -> np.ndarray:
+    """``np.unique(known)``; for whole numbers 0..codes_below-1 (codes, counts, flags: most columns)
+    by counting instead of sorting, which made this the slowest part of writing the results."""
+    if known.size and 0 <= known.min() and known.max() < codes_below and np.array_equal(known, np.floor(known)):
+        return np.flatnonzero(np.bincount(known.astype(np.int64))).astype(known.dtype)
+    return np.unique(known)
 
 
 def _bin_shares(values: np.ndarray, upper: np.ndarray, share: bool = True) -> np.ndarray:

@@ -6,7 +6,7 @@ Steps, each recorded in the cleaning log the report shows:
    codes (or a numeric feature's range) become NaN too and are counted as out of range rather
    than failing, so one odd export does not stop an analysis.
 2. *Column missingness* – a column missing in more than ``column_missing_threshold`` of the
-   population is dropped (the reason and share are logged).
+   population is dropped (the share and the limit are logged).
 3. *Row missingness* – a person missing more than ``row_missing_threshold`` of the kept source
    columns is *set aside*: not clustered, but kept as its own group (segment -1) in every
    comparison. About 10% of the population and a quarter of customers fall here, so dropping
@@ -25,6 +25,38 @@ Steps, each recorded in the cleaning log the report shows:
    log-transformed.
 
 Everything is vectorised over rows; loops run over columns only.
+
+The cleaning log holds facts, not sentences: each entry is a flat record of four codes
+(``step``, ``column``, ``decision``, ``reason``) and the numbers or column names its reason
+needs (see :data:`LOG_FACTS`); ``analysis/present/cleaning_words.py`` writes the words at
+render time, so rewording a reason never re-runs the analysis. The vocabulary:
+
+Steps
+    ``column_missingness`` (per feature), ``row_missingness`` (per person), ``re_encoding``
+    (how a categorical becomes numbers), ``engineering`` (mixed features split, counts logged).
+Decisions
+    ``dropped`` (the feature gets no column), ``set_aside`` (people form their own group),
+    ``one_hot`` (one 0/1 column per level; ``n_columns``), ``flag`` (one 0/1 column),
+    ``scale`` (the codes used as one ordered scale), ``log_transform`` (log(1 + x)),
+    ``split`` (a mixed feature becomes ``n_columns`` columns), ``rare_levels_no_column`` (some
+    levels get no column of their own), ``part_not_kept`` (a part of a split is left out).
+Reasons, with their facts
+    ``too_much_missing``: ``missing_share`` of the population misses the feature, above ``limit``.
+    ``rows_missing_too_much``: ``set_aside_share`` of the population misses more than ``limit``
+        of the kept features.
+    ``finer_version``: a more detailed coding of ``duplicate_of``, which is used instead.
+    ``nested_detail``: ``n_levels`` detailed types, each inside a level of the first of
+        ``duplicate_of``; those features carry the same information.
+    ``mixed_code``: one code mixes facts that ``duplicate_of`` carry one by one.
+    ``no_split_defined``: a mixed feature the package has no rule to split.
+    ``duplicate``: the part equals ``duplicate_of`` in ``agreement`` of the rows that know both.
+    ``rare_levels``: the codes ``levels`` are each held by under ``limit`` of the people.
+    ``unordered_levels``: levels without an order (``n_columns`` of them kept).
+    ``two_levels``: two levels; the code ``levels`` becomes 1.
+    ``ordered_levels``: ``n_levels`` codes in order, from one end of the scale to the other.
+    ``long_tail``: a count with a long right tail.
+    ``decade_of_youth``, ``wealth_and_life_stage``, ``quality_and_rural``,
+    ``home_size_and_business``: which split of a mixed feature (see ``_engineer``).
 """
 from __future__ import annotations
 
@@ -38,21 +70,43 @@ from analysis.settings import AnalysisSettings
 from analysis.prepare.moments import group_sums, mean_std
 from analysis.inputs.schema import Feature
 
-# Columns dropped whatever their missingness, with the reason shown in the report.
+# The cleaning log's codes (what each means: the module docstring).
+COLUMN_MISSINGNESS, ROW_MISSINGNESS, RE_ENCODING, ENGINEERING = (
+    "column_missingness", "row_missingness", "re_encoding", "engineering")
+STEPS = (COLUMN_MISSINGNESS, ROW_MISSINGNESS, RE_ENCODING, ENGINEERING)
+DROPPED, SET_ASIDE_ROWS, ONE_HOT, FLAG, SCALE, LOG_TRANSFORM, SPLIT, RARE_LEVELS_NO_COLUMN, PART_NOT_KEPT = (
+    "dropped", "set_aside", "one_hot", "flag", "scale", "log_transform", "split", "rare_levels_no_column",
+    "part_not_kept")
+DECISIONS = (DROPPED, SET_ASIDE_ROWS, ONE_HOT, FLAG, SCALE, LOG_TRANSFORM, SPLIT, RARE_LEVELS_NO_COLUMN,
+             PART_NOT_KEPT)
+TOO_MUCH_MISSING, ROWS_MISSING_TOO_MUCH, FINER_VERSION, NESTED_DETAIL, MIXED_CODE, NO_SPLIT_DEFINED = (
+    "too_much_missing", "rows_missing_too_much", "finer_version", "nested_detail", "mixed_code",
+    "no_split_defined")
+DUPLICATE, RARE_LEVELS, UNORDERED_LEVELS, TWO_LEVELS, ORDERED_LEVELS, LONG_TAIL = (
+    "duplicate", "rare_levels", "unordered_levels", "two_levels", "ordered_levels", "long_tail")
+DECADE_OF_YOUTH, WEALTH_AND_LIFE_STAGE, QUALITY_AND_RURAL, HOME_SIZE_AND_BUSINESS = (
+    "decade_of_youth", "wealth_and_life_stage", "quality_and_rural", "home_size_and_business")
+REASONS = (TOO_MUCH_MISSING, ROWS_MISSING_TOO_MUCH, FINER_VERSION, NESTED_DETAIL, MIXED_CODE, NO_SPLIT_DEFINED,
+           DUPLICATE, RARE_LEVELS, UNORDERED_LEVELS, TWO_LEVELS, ORDERED_LEVELS, LONG_TAIL,
+           DECADE_OF_YOUTH, WEALTH_AND_LIFE_STAGE, QUALITY_AND_RURAL, HOME_SIZE_AND_BUSINESS)
+# The facts a log entry may carry beside its codes: numbers (NaN in the table where not relevant)
+# and texts (column names or codes, comma-separated; empty where not relevant).
+LOG_NUMBERS = ("missing_share", "set_aside_share", "limit", "agreement", "n_columns", "n_levels")
+LOG_TEXTS = ("duplicate_of", "levels")
+LOG_FACTS = LOG_NUMBERS + LOG_TEXTS
+
+# Columns dropped whatever their missingness: the reason code and the kept features that carry
+# the same information (the report words it).
 REDUNDANT = {
-    "CAMEO_DEU_2015": "44 detailed types nested in CAMEO_DEUG_2015; the group and CAMEO_INTL_2015 "
-                      "carry its wealth and life stage without 44 sparse columns",
-    "LP_FAMILIE_FEIN": "finer version of LP_FAMILIE_GROB; the coarse one is kept",
-    "LP_STATUS_FEIN": "finer version of LP_STATUS_GROB; the coarse one is kept",
-    "LP_LEBENSPHASE_FEIN": "mixes household type, income and age in one code; LP_FAMILIE_GROB, "
-                           "LP_STATUS_GROB and the age features carry these cleanly",
-    "LP_LEBENSPHASE_GROB": "mixes household type, income and age in one code; LP_FAMILIE_GROB, "
-                           "LP_STATUS_GROB and the age features carry these cleanly",
+    "CAMEO_DEU_2015": (NESTED_DETAIL, ("CAMEO_DEUG_2015", "CAMEO_INTL_2015")),
+    "LP_FAMILIE_FEIN": (FINER_VERSION, ("LP_FAMILIE_GROB",)),
+    "LP_STATUS_FEIN": (FINER_VERSION, ("LP_STATUS_GROB",)),
+    "LP_LEBENSPHASE_FEIN": (MIXED_CODE, ("LP_FAMILIE_GROB", "LP_STATUS_GROB", "ALTERSKATEGORIE_GROB")),
+    "LP_LEBENSPHASE_GROB": (MIXED_CODE, ("LP_FAMILIE_GROB", "LP_STATUS_GROB", "ALTERSKATEGORIE_GROB")),
 }
-# Categoricals whose codes are ordered, used as scales instead of one-hot columns.
-ORDERED_CATEGORICALS = {
-    "CAMEO_DEUG_2015": "its nine groups run from upper class (1) to urban working class (9)",
-}
+# Categoricals whose codes are ordered (CAMEO_DEUG_2015: upper class 1 to working class 9), used
+# as scales instead of one-hot columns.
+ORDERED_CATEGORICALS = ("CAMEO_DEUG_2015",)
 MIN_LEVEL_SHARE = 0.005  # a one-hot level rarer than 0.5% gets no column of its own
 # Counts with a long right tail: log(1 + x) keeps a few huge values from dominating PCA.
 LOG_COUNTS = ("ANZ_PERSONEN", "ANZ_TITEL", "ANZ_HAUSHALTE_AKTIV", "ANZ_HH_TITEL", "KBA13_ANZAHL_PKW")
@@ -93,11 +147,11 @@ class CleaningPlan:
     """What fitting on the population decided; applying it to any table gives the same columns."""
 
     features: tuple[Feature, ...]
-    dropped: dict[str, str]
+    dropped: dict[str, str]  # column -> reason code; its numbers are in the log entry
     levels: dict[str, tuple[float | str, ...]]  # one-hot levels per categorical
     columns: tuple[CleanColumn, ...]
     row_missing_threshold: float
-    log: list[dict[str, str]] = field(default_factory=list)
+    log: list[dict[str, object]] = field(default_factory=list)  # see the module docstring
 
     @property
     def kept_sources(self) -> list[str]:
@@ -244,6 +298,13 @@ def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
                  settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
     """Decide every cleaning step on the population and return the plan and the cleaned population."""
     decoded, quality = decode(raw, features)
+    return fit_decoded(decoded, quality, features, settings)
+
+
+def fit_decoded(decoded: pd.DataFrame, quality: pd.DataFrame, features: Sequence[Feature],
+                settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
+    """:func:`fit_cleaning` from :func:`decode`'s output: the caller can free the raw table in
+    between, which is as large as the decoded one (300 MB of the peak at the real size)."""
     plan = plan_cleaning(count_cleaning(decoded, quality, features), features, settings)
     table = _finish(plan, decoded, quality)
     note_set_aside(plan, float(table.set_aside.mean()))
@@ -264,7 +325,7 @@ def count_cleaning(decoded: pd.DataFrame, quality: pd.DataFrame, features: Seque
 
 def plan_cleaning(counts: CleaningCounts, features: Sequence[Feature], settings: AnalysisSettings) -> CleaningPlan:
     """Decide every cleaning step from the population's counts (the set-aside entry comes after applying)."""
-    log: list[dict[str, str]] = []
+    log: list[dict[str, object]] = []
     dropped = _drop_columns(counts.quality_table(), features, settings.column_missing_threshold, log)
     kept = [f for f in features if f.name not in dropped]
     levels = _one_hot_levels(counts.levels, kept, log)
@@ -274,21 +335,29 @@ def plan_cleaning(counts: CleaningCounts, features: Sequence[Feature], settings:
 
 def note_set_aside(plan: CleaningPlan, share: float) -> None:
     """Log the share of population rows set aside, the plan's last entry."""
-    plan.log.append(_entry("row missingness", "(rows)", "set aside",
-                           f"{share:.1%} of population rows miss more than "
-                           f"{plan.row_missing_threshold:.0%} of the kept columns; they form their own group"))
+    plan.log.append(_entry(ROW_MISSINGNESS, "", SET_ASIDE_ROWS, ROWS_MISSING_TOO_MUCH,
+                           set_aside_share=share, limit=plan.row_missing_threshold))
 
 
 def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
     """Clean another table (customers, a mailing list) exactly as the population was cleaned."""
     decoded, quality = decode(raw, plan.features)
+    return apply_decoded(plan, decoded, quality)
+
+
+def apply_decoded(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
+    """:func:`apply_cleaning` from :func:`decode`'s output (see :func:`fit_decoded`)."""
     return _finish(plan, decoded, quality)
 
 
 def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
-    missing = decoded[plan.kept_sources].isna().to_numpy()
+    # Counted column by column: selecting the kept columns at once would copy them all.
+    sources = plan.kept_sources
+    missing = np.zeros(len(decoded), dtype=np.int16)
+    for name in sources:
+        missing += decoded[name].isna().to_numpy()
     # With no usable column every row counts as fully missing (and is set aside).
-    share = (missing.mean(axis=1) if missing.shape[1] else np.ones(len(decoded))).astype(np.float32)
+    share = ((missing / len(sources)) if sources else np.ones(len(decoded))).astype(np.float32)
     set_aside = share > plan.row_missing_threshold
     matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
     for j, column in enumerate(plan.columns):
@@ -318,26 +387,41 @@ def group_means(sums: dict[str, np.ndarray], set_aside: int) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _entry(step: str, column: str, decision: str, reason: str) -> dict[str, str]:
-    return {"step": step, "column": column, "decision": decision, "reason": reason}
+def _entry(step: str, column: str, decision: str, reason: str, **facts: float | int | str) -> dict[str, object]:
+    """One log record: the four codes and the facts of the reason (names from LOG_FACTS)."""
+    unknown = set(facts) - set(LOG_FACTS)
+    assert not unknown and {step, decision, reason} <= {*STEPS, *DECISIONS, *REASONS}, (step, decision, reason, unknown)
+    return {"step": step, "column": column, "decision": decision, "reason": reason, **facts}
+
+
+def log_table(log: Sequence[dict[str, object]]) -> pd.DataFrame:
+    """The log as a flat table: the four codes, every fact as its own column (NaN / empty where
+    an entry does not have it), whatever facts this run's entries happen to carry."""
+    table = pd.DataFrame.from_records(list(log), columns=["step", "column", "decision", "reason", *LOG_FACTS])
+    table[list(LOG_NUMBERS)] = table[list(LOG_NUMBERS)].astype(np.float64)
+    table[list(LOG_TEXTS)] = table[list(LOG_TEXTS)].fillna("").astype(str)
+    return table
 
 
 def _drop_columns(quality: pd.DataFrame, features: Sequence[Feature], threshold: float,
-                  log: list[dict[str, str]]) -> dict[str, str]:
+                  log: list[dict[str, object]]) -> dict[str, str]:
     dropped = {}
     for feature in features:
-        share = quality.at[feature.name, "missing_share"]
+        share = float(quality.at[feature.name, "missing_share"])
         if share > threshold:
-            dropped[feature.name] = f"{share:.1%} missing in the population (limit {threshold:.0%})"
-            log.append(_entry("column missingness", feature.name, "dropped", dropped[feature.name]))
+            dropped[feature.name] = TOO_MUCH_MISSING
+            log.append(_entry(COLUMN_MISSINGNESS, feature.name, DROPPED, TOO_MUCH_MISSING,
+                              missing_share=share, limit=threshold))
         elif feature.name in REDUNDANT:
-            dropped[feature.name] = REDUNDANT[feature.name]
-            log.append(_entry("re-encoding", feature.name, "dropped", REDUNDANT[feature.name]))
+            reason, carried_by = REDUNDANT[feature.name]
+            dropped[feature.name] = reason
+            facts = {"n_levels": len(feature.codes)} if reason == NESTED_DETAIL else {}
+            log.append(_entry(RE_ENCODING, feature.name, DROPPED, reason, duplicate_of=",".join(carried_by), **facts))
     return dropped
 
 
 def _one_hot_levels(counts: dict[str, pd.Series], kept: Sequence[Feature],
-                    log: list[dict[str, str]]) -> dict[str, tuple]:
+                    log: list[dict[str, object]]) -> dict[str, tuple]:
     """Levels seen in at least MIN_LEVEL_SHARE of the population, per one-hot categorical.
 
     A level held by a handful of people would become a column whose standardised values are
@@ -354,9 +438,8 @@ def _one_hot_levels(counts: dict[str, pd.Series], kept: Sequence[Feature],
         levels[feature.name] = tuple(sorted(common.index.tolist()))
         rare = sorted(set(shares.index) - set(common.index))
         if rare:
-            log.append(_entry("re-encoding", feature.name, "rare levels without a column",
-                              f"levels {', '.join(_level_name(v) for v in rare)} each hold under "
-                              f"{MIN_LEVEL_SHARE:.1%} of people with a known value"))
+            log.append(_entry(RE_ENCODING, feature.name, RARE_LEVELS_NO_COLUMN, RARE_LEVELS,
+                              levels=",".join(_level_name(v) for v in rare), limit=MIN_LEVEL_SHARE))
     return levels
 
 
@@ -369,30 +452,27 @@ def _treatment(feature: Feature) -> str:
 
 
 def _plan_columns(movement: tuple[int, int], kept: Sequence[Feature], levels: dict[str, tuple],
-                  dropped: dict[str, str], log: list[dict[str, str]]):
+                  dropped: dict[str, str], log: list[dict[str, object]]):
     """Yield the cleaned columns in feature order, logging each non-trivial decision."""
     for feature in kept:
         treatment = _treatment(feature)
         if feature.name in LOG_COUNTS:
-            log.append(_entry("engineering", feature.name, "log(1 + x)",
-                              "count with a long right tail; the log keeps a few large values from dominating"))
+            log.append(_entry(ENGINEERING, feature.name, LOG_TRANSFORM, LONG_TAIL))
             yield CleanColumn(feature.name, feature.name, "scale", feature.description,
                               feature.low_end, feature.high_end, rule="derive", value="LOG")
         elif treatment == "scale":
             if feature.name in ORDERED_CATEGORICALS:
-                log.append(_entry("re-encoding", feature.name, "kept as a scale",
-                                  ORDERED_CATEGORICALS[feature.name]))
+                log.append(_entry(RE_ENCODING, feature.name, SCALE, ORDERED_LEVELS, n_levels=len(feature.codes)))
             yield CleanColumn(feature.name, feature.name, "scale", feature.description,
                               feature.low_end, feature.high_end)
         elif treatment == "flag":
             one = sorted(feature.codes)[1]
-            log.append(_entry("re-encoding", feature.name, "0/1 flag",
-                              f"two levels; 1 means {feature.codes[one]!r}"))
+            log.append(_entry(RE_ENCODING, feature.name, FLAG, TWO_LEVELS, levels=one))
             yield CleanColumn(feature.name, feature.name, "flag", feature.description,
                               label=feature.codes[one], rule="equals", value=_code_value(one, feature))
         elif treatment == "one-hot":
-            log.append(_entry("re-encoding", feature.name, f"one-hot, {len(levels[feature.name])} columns",
-                              "unordered levels; columns fixed by the levels seen in the population"))
+            log.append(_entry(RE_ENCODING, feature.name, ONE_HOT, UNORDERED_LEVELS,
+                              n_columns=len(levels[feature.name])))
             for level in levels[feature.name]:
                 yield CleanColumn(f"{feature.name}_{_level_name(level)}", feature.name, "flag",
                                   feature.description, label=feature.label(level),
@@ -418,39 +498,38 @@ def _derived(name: str, source: str, kind: str, description: str, *ends: str, la
 
 
 def _engineer(feature: Feature, movement: tuple[int, int], dropped: dict[str, str],
-              log: list[dict[str, str]]):
+              log: list[dict[str, object]]):
     name = feature.name
     if name == "PRAEGENDE_JUGENDJAHRE":
         yield _derived(f"{name}_DECADE", name, "scale", "Decade of youth", "youth in earlier decades",
                        "youth in later decades")
-        yield from _movement(movement, dropped, log)
-        log.append(_entry("engineering", name, "split", "decade of youth (40s-90s) as a scale"))
+        flag = list(_movement(movement, dropped, log))
+        yield from flag
+        log.append(_entry(ENGINEERING, name, SPLIT, DECADE_OF_YOUTH, n_columns=1 + len(flag)))
     elif name == "CAMEO_INTL_2015":
         yield _derived(f"{name}_WEALTH", name, "scale", "Household wealth (CAMEO)",
                        "wealthier households", "poorer households")
         yield _derived(f"{name}_LIFE_STAGE", name, "scale", "Life stage (CAMEO)",
                        "earlier life stage (pre-family, young families)",
                        "later life stage (older families, retired)")
-        log.append(_entry("engineering", name, "split", "tens digit = wealth (1 wealthy ... 5 poorer), "
-                          "ones digit = life stage (1 pre-family ... 5 elders)"))
+        log.append(_entry(ENGINEERING, name, SPLIT, WEALTH_AND_LIFE_STAGE, n_columns=2))
     elif name == "WOHNLAGE":
         yield _derived(f"{name}_QUALITY", name, "scale", "Neighbourhood quality",
                        "better neighbourhoods", "poorer neighbourhoods")
         yield _derived(f"{name}_RURAL", name, "flag", "Rural neighbourhood", label="in a rural area")
-        log.append(_entry("engineering", name, "split", "codes 1-5 = quality (0, 7, 8 unknown quality); "
-                          "7 and 8 = rural flag"))
+        log.append(_entry(ENGINEERING, name, SPLIT, QUALITY_AND_RURAL, n_columns=2))
     elif name.endswith("_BAUMAX"):
         yield _derived(f"{name}_HOMES", name, "scale", "Typical building size nearby",
                        "among 1-2 family homes", "among large blocks of flats")
         yield _derived(f"{name}_BUSINESS", name, "flag", "Business buildings nearby",
                        label="in a mainly business area")
-        log.append(_entry("engineering", name, "split", "codes 1-4 = home size, 5 = business flag"))
+        log.append(_entry(ENGINEERING, name, SPLIT, HOME_SIZE_AND_BUSINESS, n_columns=2))
     else:
-        dropped[name] = "mixed feature without a defined split"
-        log.append(_entry("engineering", name, "dropped", dropped[name]))
+        dropped[name] = NO_SPLIT_DEFINED
+        log.append(_entry(ENGINEERING, name, DROPPED, NO_SPLIT_DEFINED))
 
 
-def _movement(movement: tuple[int, int], dropped: dict[str, str], log: list[dict[str, str]]):
+def _movement(movement: tuple[int, int], dropped: dict[str, str], log: list[dict[str, object]]):
     """Keep the avant-garde flag only when GREEN_AVANTGARDE is not already in the data.
 
     ``movement``: rows where both flags are known, and rows where they agree (``count_cleaning``).
@@ -458,8 +537,8 @@ def _movement(movement: tuple[int, int], dropped: dict[str, str], log: list[dict
     if "GREEN_AVANTGARDE" not in dropped:
         both, same = movement
         agree = same / both if both else 1.0
-        log.append(_entry("engineering", "PRAEGENDE_JUGENDJAHRE", "movement flag not kept",
-                          f"it equals GREEN_AVANTGARDE in {agree:.1%} of rows"))
+        log.append(_entry(ENGINEERING, "PRAEGENDE_JUGENDJAHRE", PART_NOT_KEPT, DUPLICATE,
+                          duplicate_of="GREEN_AVANTGARDE", agreement=agree))
         return
     yield _derived("PRAEGENDE_JUGENDJAHRE_AVANTGARDE", "PRAEGENDE_JUGENDJAHRE", "flag",
                    "Youth movement", label="from an avant-garde youth movement")

@@ -11,11 +11,14 @@ import numpy as np
 
 def group_sums(column: np.ndarray, groups: np.ndarray, k: int) -> np.ndarray:
     """Rows: count of known values, their sum, their sum of squares; one column per group 0..k-1."""
-    known = ~np.isnan(column)
-    x = np.where(known, column, 0).astype(np.float64)
-    return np.stack([np.bincount(groups, weights=known, minlength=k),
-                     np.bincount(groups, weights=x, minlength=k),
-                     np.bincount(groups, weights=x * x, minlength=k)])
+    missing = np.isnan(column)
+    x = np.asarray(column, dtype=np.float64).copy()
+    x[missing] = 0.0
+    # Counts without weights (known = all minus missing): the same numbers, without a float copy.
+    count = np.bincount(groups, minlength=k) - np.bincount(groups[missing], minlength=k)
+    total = np.bincount(groups, weights=x, minlength=k)
+    np.multiply(x, x, out=x)
+    return np.stack([count.astype(np.float64), total, np.bincount(groups, weights=x, minlength=k)])
 
 
 def mean_std(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def level(results: Results, name: str) -> list[dict]:
 
 
 def label(entry: dict) -> str:
-    """'B2 · Affluent Thrifty Seniors'; the set-aside row as 'X · Set aside (missing data)'."""
+    """'B2 · Affluent Prudent Seniors'; the set-aside row as 'X · Set aside (missing data)'."""
     if entry["id"] == SET_ASIDE:
         return f"{entry.get('code', 'X')} · Set aside (missing data)"
     return f"{entry.get('code', entry['id'])} · {entry['name']}"

@@ -14,6 +14,7 @@ from scipy.stats import binomtest
 from analysis.constants import SET_ASIDE
 from analysis.results import Results
 from analysis.present.wording import join_words, percent
+from analysis.present.cleaning_words import dropped_reasons, log_rows
 
 
 # Every character Pandoc's markdown (or Quarto: shortcodes, attributes) or Typst could read as syntax;
@@ -251,14 +252,16 @@ def features_with_gaps(results: Results) -> int:
 def dropped_table(results: Results) -> str:
     from analysis.inputs.schema import load_schema
     schema = load_schema()
+    reasons = dropped_reasons(results.summary["cleaning"]["log"])
     rows = [{"Feature": name, "Meaning": schema[name].description if name in schema else "",
-             "Why it was dropped": reason} for name, reason in results.summary["cleaning"]["dropped"].items()]
-    return markdown_table(pd.DataFrame(rows))
+             "Why it was dropped": reason} for name, reason in reasons.items()]
+    return markdown_table(pd.DataFrame(rows, columns=["Feature", "Meaning", "Why it was dropped"]))
 
 
 def cleaning_log_table(results: Results) -> str:
-    log = results.table("cleaning_log").rename(columns=str.capitalize)
-    return markdown_table(log[["Step", "Column", "Decision", "Reason"]])
+    """Every cleaning decision, one row each, in words (analysis/present/cleaning_words.py)."""
+    rows = log_rows(results.table("cleaning_log").to_dict("records"))
+    return markdown_table(pd.DataFrame(rows, columns=["Step", "Feature", "Decision", "Reason"]))
 
 
 def set_aside_table(results: Results, top: int = 8) -> str:

@@ -31,7 +31,9 @@ class Dimension:
 ADJECTIVES = (
     Dimension("affluence", {"HH_EINKOMMEN_SCORE": -1, "CAMEO_INTL_2015_WEALTH": -1, "CAMEO_DEUG_2015": -1,
                             "KKK": -1}, "Affluent", "Modest-income"),
-    Dimension("thrift", {"FINANZ_SPARER": -1, "FINANZ_VORSORGER": -1}, "Thrifty", "Free-spending"),
+    # "Prudent", not "Thrifty": keen savers who provide for the future are often well off, and
+    # "Affluent Thrifty" read as a contradiction to marketers.
+    Dimension("thrift", {"FINANZ_SPARER": -1, "FINANZ_VORSORGER": -1}, "Prudent", "Free-spending"),
     Dimension("outlook", {"SEMIO_TRADV": -1, "SEMIO_PFLICHT": -1}, "Traditional", "Modern"),
     Dimension("online", {"ONLINE_AFFINITAET": 1}, "Online", "Offline"),
     Dimension("place", {"EWDICHTE": 1, "ORTSGR_KLS9": 1, "BALLRAUM": -1, "INNENSTADT": -1},
@@ -77,9 +79,30 @@ def scores(effects: pd.Series) -> dict[str, float]:
     return out
 
 
-def noun(score: dict[str, float]) -> str:
-    """Life stage or age as the name's noun."""
+#: The age noun by the segment's age band (rounded mean ALTERSKATEGORIE_GROB code, the key fact a
+#: profile shows), so a name never calls people "Seniors" whose key fact says "aged 46 to 60".
+AGE_NOUNS = {1: "Young Adults", 2: "Adults", 3: "Midlifers", 4: "Seniors"}
+#: Per age band, the noun for a family-minded and for a childless-leaning segment (None: the age noun).
+FAMILY_NOUNS = {1: ("Young Families", "Young Singles"), 2: ("Families", "Singles"), 3: ("Families", None),
+                4: (None, None)}
+
+
+def noun(score: dict[str, float], age_band: int | None = None) -> str:
+    """Life stage or age as the name's noun.
+
+    With the age band known, the noun follows it (families and singles only in the bands where
+    they are plausible); without it (the column was dropped), the age composite's effect
+    decides, which is relative to the population and so only says "older" or "younger".
+    """
     age, family = score["age"], score["family"]
+    if age_band is not None:
+        band = min(max(age_band, 1), 4)
+        family_noun, single_noun = FAMILY_NOUNS[band]
+        if family >= WORD_EFFECT and family_noun:
+            return family_noun
+        if family <= -WORD_EFFECT and single_noun:
+            return single_noun
+        return AGE_NOUNS[band]
     if family >= STRONG and age < STRONG:
         return "Families"
     if age >= STRONG:
@@ -105,9 +128,9 @@ def _spoken(words: list[str]) -> list[str]:
     return sorted(words, key=order.get)
 
 
-def name_candidates(score: dict[str, float]) -> list[str]:
+def name_candidates(score: dict[str, float], age_band: int | None = None) -> list[str]:
     """Names from best to worst: 2 adjectives + noun, then other pairs, then 1 or 3 adjectives."""
-    tail = noun(score)
+    tail = noun(score, age_band)
     adj = [w for _, w in adjectives(score)]
     room = 4 - len(tail.split())
     options: list[tuple[str, ...]] = []
@@ -123,14 +146,22 @@ def name_candidates(score: dict[str, float]) -> list[str]:
     return names or [tail if len(tail.split()) >= 2 else f"Average {tail}"]
 
 
-def unique_names(effects: dict[int, pd.Series], taken: set[str] | None = None) -> dict[int, str]:
+def name_segments(traits: pd.DataFrame, segments: range, taken: set[str]) -> dict[int, str]:
+    """Unique names for ``segments`` from their trait table (effects and age bands)."""
+    effects = {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in segments}
+    return unique_names(effects, taken, {i: key_facts(traits, i)["age_band"]["code"] for i in segments})
+
+
+def unique_names(effects: dict[int, pd.Series], taken: set[str] | None = None,
+                 age_bands: dict[int, int | None] | None = None) -> dict[int, str]:
     """A unique name per segment, strongest-distinguished segments choosing first."""
     taken = set() if taken is None else taken
+    age_bands = age_bands or {}
     score = {s: scores(e) for s, e in effects.items()}
     order = sorted(effects, key=lambda s: -max(map(abs, score[s].values()), default=0.0))
     names: dict[int, str] = {}
     for segment in order:
-        candidates = name_candidates(score[segment])
+        candidates = name_candidates(score[segment], age_bands.get(segment))
         name = next((c for c in candidates if c not in taken), None)
         number = 2
         while name is None:

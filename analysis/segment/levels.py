@@ -7,8 +7,8 @@ group several times over-represented among customers (a niche) is merged into a 
 that k: the most valuable people vanish from the report. Vendors avoid this with a fine level
 nested in a coarse one (Mosaic 15 groups / 66 types, Acorn 6 / 18 / 62, Tapestry 14 / 67).
 
-The rule (also in :data:`RULE`)
--------------------------------
+The rule (its parameters in ``Levels.to_dict``)
+-----------------------------------------------
 - **Groups**: the number chosen by :func:`analysis.segment.kselect.select_k` (its elbow rule),
   clamped to ``GROUPS_MIN``..``GROUPS_MAX``; a user setting (``groups``, else ``k``) forces it.
 - **Types**: ``TYPES_PER_GROUP`` times the number of groups, clamped to ``TYPES_MIN``..``TYPES_MAX``,
@@ -49,13 +49,6 @@ SET_ASIDE_CODE = "X"
 #: the seed makes a rerun identical.
 TYPE_STARTS, TYPE_SAMPLE = 4, 25_000
 
-RULE = (f"Groups: the number of segments chosen by the elbow rule, kept between {GROUPS_MIN} and "
-        f"{GROUPS_MAX}. Types: {TYPES_PER_GROUP} per group, between {TYPES_MIN} and {TYPES_MAX}, "
-        "found by k-means on every person placed; a type holding less than "
-        f"{MIN_TYPE_SHARE:.1%} of them is dissolved into its nearest neighbours. Groups are formed "
-        "by merging types (Ward linkage on the type centres weighted by their size), so every type "
-        "belongs to one group.")
-
 
 @dataclass
 class Levels:
@@ -87,7 +80,7 @@ class Levels:
         return np.where(type_labels >= 0, lookup[np.maximum(type_labels, 0)], SET_ASIDE).astype(np.int16)
 
     def to_dict(self) -> dict:
-        return {"n_types": self.n_types, "n_groups": self.n_groups, "rule": RULE,
+        return {"n_types": self.n_types, "n_groups": self.n_groups,
                 "forced_types": self.forced_types, "forced_groups": self.forced_groups,
                 "min_type_share": MIN_TYPE_SHARE, "groups_range": [GROUPS_MIN, GROUPS_MAX],
                 "types_range": [TYPES_MIN, TYPES_MAX], "types_per_group": TYPES_PER_GROUP}
@@ -104,7 +97,7 @@ def type_count(groups: int, forced: int | None) -> int:
 
 def fit_levels(scores: np.ndarray, groups: int, types: int, seed: int = 0,
                forced_types: bool = False, forced_groups: bool = False,
-               start: np.ndarray | None = None) -> tuple[Levels, np.ndarray]:
+               start: np.ndarray | None = None, overwrite: bool = False) -> tuple[Levels, np.ndarray]:
     """Fit types and nest them in groups; returns the levels and the type label of every row.
 
     ``start`` (one row per type) begins k-means at given centres instead of fresh k-means++
@@ -112,18 +105,20 @@ def fit_levels(scores: np.ndarray, groups: int, types: int, seed: int = 0,
     with weak structure fresh starts find a different but equally good set of types (fits from
     two seeds agree at ARI ~0.6), so codes could not be kept; from the previous types, Lloyd's
     iterations still move every centre to the new data's optimum, a type that no longer exists
-    drifts away and is flagged new by the membership matching.
+    drifts away and is flagged new by the membership matching. ``overwrite``: see
+    :func:`~analysis.segment.kselect.fit_final` (the scores may change in the last bit).
     """
     if start is not None:
         types = len(start)
     if not 2 <= groups < types:
         raise ValueError(f"need 2 <= groups < types, got {groups} groups and {types} types")
     if start is None:
-        kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE)
+        kmeans = fit_final(scores, types, seed=seed, n_init=TYPE_STARTS, sample_size=TYPE_SAMPLE,
+                           overwrite=overwrite)
     else:
         with threadpool_limits(limits=MAX_THREADS, user_api="openmp"):
             kmeans = KMeans(n_clusters=types, init=np.asarray(start, dtype=scores.dtype), n_init=1,
-                            random_state=seed).fit(scores)
+                            random_state=seed, copy_x=not overwrite).fit(scores)
     centres, labels = kmeans.cluster_centers_, kmeans.labels_
     if not forced_types:
         centres, labels = _dissolve_small(scores, centres, labels)

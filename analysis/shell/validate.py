@@ -10,6 +10,7 @@ from analysis.settings import Settings
 from analysis.shell.sources import resolve_inputs
 from analysis.inputs.loading import read_notes
 from analysis.pipeline import prepare
+from analysis.present.cleaning_words import dropped_reasons
 from analysis.shell.progress import Stages
 
 TOP_MISSING = 8
@@ -27,7 +28,7 @@ def validate(settings: Settings, stages: Stages) -> str:
     lines += _describe("Population", prepared.checks["population"], prepared.pop)
     lines += _describe("Customers", prepared.checks["customers"], prepared.cust)
     lines.append(f"Columns dropped ({len(plan.dropped)}):")
-    lines += [f"  {name}: {reason}" for name, reason in plan.dropped.items()]
+    lines += [f"  {name}: {reason}" for name, reason in dropped_reasons(plan.log).items()]
     lines.append(f"Cleaned matrix: {len(plan.columns)} columns.")
     lines.append("OK: both files can be analysed.")
     return "\n".join(lines)

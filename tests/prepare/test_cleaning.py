@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.prepare.cleaning import apply_cleaning, decode, fit_cleaning
+from analysis.prepare import cleaning
+from analysis.prepare.cleaning import apply_cleaning, decode, fit_cleaning, log_table
 from analysis.settings import AnalysisSettings
 from analysis.inputs.schema import load_schema
 
@@ -79,13 +80,53 @@ def test_unknown_codes_become_missing_and_are_counted(features):
     assert quality.loc["CAMEO_DEU_2015", "out_of_range"] == 1
 
 
+def entry(plan, column, decision):
+    """The one log entry about this column with this decision."""
+    found = [e for e in plan.log if e["column"] == column and e["decision"] == decision]
+    assert len(found) == 1, (column, decision, plan.log)
+    return found[0]
+
+
 def test_columns_above_the_missing_threshold_are_dropped_with_reason(features):
     plan, _ = fit(features)
-    assert plan.dropped["TITEL_KZ"] == "83.3% missing in the population (limit 40%)"
-    assert "CAMEO_DEU_2015" in plan.dropped  # redundant with the CAMEO group
+    assert plan.dropped["TITEL_KZ"] == cleaning.TOO_MUCH_MISSING
     assert not any(c.source == "TITEL_KZ" for c in plan.columns)
-    assert {"step": "column missingness", "column": "TITEL_KZ", "decision": "dropped",
-            "reason": plan.dropped["TITEL_KZ"]} in plan.log
+    assert entry(plan, "TITEL_KZ", cleaning.DROPPED) == {
+        "step": cleaning.COLUMN_MISSINGNESS, "column": "TITEL_KZ", "decision": cleaning.DROPPED,
+        "reason": cleaning.TOO_MUCH_MISSING, "missing_share": pytest.approx(5 / 6), "limit": 0.4}
+
+
+def test_redundant_columns_are_dropped_naming_what_carries_them(features):
+    plan, _ = fit(features)
+    assert plan.dropped["CAMEO_DEU_2015"] == cleaning.NESTED_DETAIL
+    logged = entry(plan, "CAMEO_DEU_2015", cleaning.DROPPED)
+    assert logged["duplicate_of"].split(",") == ["CAMEO_DEUG_2015", "CAMEO_INTL_2015"]
+    assert logged["n_levels"] == 44  # the lifestyle types in the schema
+
+
+def test_set_aside_rows_are_logged_with_share_and_limit(features):
+    plan, _ = fit(features, row_missing_threshold=0.3)
+    logged = entry(plan, "", cleaning.SET_ASIDE_ROWS)
+    assert logged["reason"] == cleaning.ROWS_MISSING_TOO_MUCH
+    assert logged["set_aside_share"] == pytest.approx(1 / 6) and logged["limit"] == 0.3
+
+
+def test_log_entries_use_the_vocabulary_and_make_a_flat_table(features):
+    plan, _ = fit(features)
+    assert {e["step"] for e in plan.log} <= set(cleaning.STEPS)
+    assert {e["decision"] for e in plan.log} <= set(cleaning.DECISIONS)
+    assert {e["reason"] for e in plan.log} <= set(cleaning.REASONS)
+    assert entry(plan, "ANREDE_KZ", cleaning.FLAG)["levels"] == "2"  # code 2 (woman) becomes 1
+    assert entry(plan, "OST_WEST_KZ", cleaning.FLAG)["levels"] == "W"
+    assert entry(plan, "CJT_GESAMTTYP", cleaning.ONE_HOT)["n_columns"] == 3
+    assert entry(plan, "CAMEO_DEUG_2015", cleaning.SCALE)["n_levels"] == 9
+    table = log_table(plan.log)
+    assert list(table.columns) == ["step", "column", "decision", "reason", *cleaning.LOG_FACTS]
+    assert len(table) == len(plan.log)
+    assert all(table[c].dtype == np.float64 for c in cleaning.LOG_NUMBERS)
+    row = table[(table["column"] == "TITEL_KZ")].iloc[0]
+    assert row["missing_share"] == pytest.approx(5 / 6) and np.isnan(row["agreement"])
+    assert row["duplicate_of"] == "" and row["levels"] == ""
 
 
 def test_rows_missing_too_much_are_set_aside_not_dropped(features):
@@ -136,8 +177,10 @@ def test_mixed_features_are_engineered(features):
 def test_movement_flag_is_not_duplicated_when_green_avantgarde_is_kept(features):
     plan, table = fit(features)
     assert "PRAEGENDE_JUGENDJAHRE_AVANTGARDE" not in table.matrix
-    entry = next(e for e in plan.log if e["decision"] == "movement flag not kept")
-    assert entry["reason"] == "it equals GREEN_AVANTGARDE in 100.0% of rows"
+    logged = entry(plan, "PRAEGENDE_JUGENDJAHRE", cleaning.PART_NOT_KEPT)
+    assert logged["reason"] == cleaning.DUPLICATE and logged["duplicate_of"] == "GREEN_AVANTGARDE"
+    assert logged["agreement"] == 1.0  # rows 0-2 and 4 know both, and agree
+    assert entry(plan, "PRAEGENDE_JUGENDJAHRE", cleaning.SPLIT)["n_columns"] == 1
 
 
 def test_movement_flag_is_kept_when_green_avantgarde_is_dropped(features):
@@ -146,6 +189,7 @@ def test_movement_flag_is_kept_when_green_avantgarde_is_dropped(features):
     plan, table = fit_cleaning(raw, features, AnalysisSettings(column_missing_threshold=0.4))
     assert "GREEN_AVANTGARDE" in plan.dropped
     assert_same(column(table, "PRAEGENDE_JUGENDJAHRE_AVANTGARDE"), [0, 1, 0, NAN, 1, NAN])
+    assert entry(plan, "PRAEGENDE_JUGENDJAHRE", cleaning.SPLIT)["n_columns"] == 2
 
 
 def test_lebensphase_is_dropped_with_reason():
@@ -154,7 +198,8 @@ def test_lebensphase_is_dropped_with_reason():
     raw = pd.DataFrame({"LP_LEBENSPHASE_FEIN": np.array([1, 2, 3], np.float32),
                         "ANREDE_KZ": np.array([1, 2, 1], np.float32)})
     plan, table = fit_cleaning(raw, feats, AnalysisSettings())
-    assert plan.dropped["LP_LEBENSPHASE_FEIN"].startswith("mixes household type, income and age")
+    assert plan.dropped["LP_LEBENSPHASE_FEIN"] == cleaning.MIXED_CODE
+    assert "LP_FAMILIE_GROB" in entry(plan, "LP_LEBENSPHASE_FEIN", cleaning.DROPPED)["duplicate_of"].split(",")
     assert list(table.matrix.columns) == ["ANREDE_KZ"]
 
 
@@ -178,8 +223,8 @@ def test_rare_levels_get_no_column():
     plan, table = fit_cleaning(raw, [schema["CJT_GESAMTTYP"]], AnalysisSettings())
     assert list(table.matrix.columns) == ["CJT_GESAMTTYP_1", "CJT_GESAMTTYP_3"]
     assert table.matrix.iloc[-1].tolist() == [0.0, 0.0]
-    entry = next(e for e in plan.log if e["decision"] == "rare levels without a column")
-    assert entry["reason"] == "levels 6 each hold under 0.5% of people with a known value"
+    logged = entry(plan, "CJT_GESAMTTYP", cleaning.RARE_LEVELS_NO_COLUMN)
+    assert (logged["reason"], logged["levels"], logged["limit"]) == (cleaning.RARE_LEVELS, "6", 0.005)
 
 
 def test_long_tailed_counts_are_log_transformed(features):

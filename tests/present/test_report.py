@@ -27,6 +27,7 @@ from nbclient import NotebookClient
 
 from analysis.shell.render import find_quarto
 from analysis.present import segments as seg
+from analysis.present.cleaning_words import dropped_reasons, log_rows
 from analysis.present.words import headline_text, percent, segments_table, source_note
 from analysis.results import load_results, results_folder
 
@@ -230,6 +231,18 @@ def test_summary_names_the_targets_and_the_headline(executed, small_results):
     assert plain(headline_text(results.summary["targeting"])) in text
     for segment in results.targets:
         assert plain(segment["name"]) in text
+
+
+def test_data_page_gives_every_cleaning_decision_in_words_with_its_numbers(executed, small_results):
+    results = load_results(small_results)
+    text = plain("".join(output_text(cell) for cell in executed["data.qmd"].cells))
+    log = results.summary["cleaning"]["log"]
+    for row in log_rows(log):
+        assert plain(f"| {row['Feature']} | {row['Decision']} | {row['Reason']} |") in text
+    for name, reason in dropped_reasons(log).items():
+        assert plain(f"| {reason} |") in text, name
+    aside = next(e for e in log if e["decision"] == "set_aside")
+    assert f"{aside['set_aside_share']:.1%}" in text
 
 
 def test_tables_and_text_are_formatted_for_people(small_results):

@@ -6,7 +6,7 @@ import pytest
 from analysis.present import segments as seg
 
 ENTRY = {
-    "id": 3, "code": "B2", "level": "type", "name": "Affluent Thrifty Seniors", "set_aside": False,
+    "id": 3, "code": "B2", "level": "type", "name": "Affluent Prudent Seniors", "set_aside": False,
     "group": 1, "group_code": "B", "population_share": 0.05, "customer_share": 0.12, "index": 240.0,
     "index_ci": [220.0, 262.0], "verdict": "over-represented", "game_plan": "core",
     "key_facts": {"age_band": {"column": "ALTERSKATEGORIE_GROB", "code": 4},

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.profile.naming import ADJECTIVES, concept, key_facts, name_candidates, portrait_traits, scores, unique_names
+from analysis.profile.naming import (ADJECTIVES, AGE_NOUNS, concept, key_facts, name_candidates, name_segments,
+                                    portrait_traits, scores, unique_names)
 
 WORDS = {w for d in ADJECTIVES for w in (d.high, d.low)}
 
@@ -17,11 +18,33 @@ def effects(**values: float) -> pd.Series:
     return pd.Series(values, dtype=float)
 
 
-def test_low_income_score_reads_as_affluent_and_low_sparer_as_thrifty():
+def test_low_income_score_reads_as_affluent_and_low_sparer_as_prudent():
     # LOW HH_EINKOMMEN_SCORE = HIGH income; LOW FINANZ_SPARER = keen saver; high age band = older
     score = scores(effects(HH_EINKOMMEN_SCORE=-0.9, FINANZ_SPARER=-0.7, ALTERSKATEGORIE_GROB=1.0))
     name = name_candidates(score)[0]
-    assert name == "Affluent Thrifty Seniors"
+    assert name == "Affluent Prudent Seniors"
+
+
+@pytest.mark.parametrize("band", [1, 2, 3, 4])
+def test_age_noun_follows_the_age_band_not_the_relative_effect(band):
+    """A segment older than the population but mostly aged 46-60 is "Midlifers", not "Seniors"."""
+    score = scores(effects(HH_EINKOMMEN_SCORE=-0.9, ALTERSKATEGORIE_GROB=1.0))
+    assert name_candidates(score, age_band=band)[0].endswith(AGE_NOUNS[band])
+
+
+def test_names_from_a_trait_table_agree_with_its_age_key_fact():
+    rows = []
+    for segment, age_mean in enumerate([3.3, 3.8, 1.4]):
+        rows += [{"segment": segment, "column": "ALTERSKATEGORIE_GROB", "effect": age_mean - 2.8,
+                  "segment_mean": age_mean, "population_mean": 2.8},
+                 {"segment": segment, "column": "HH_EINKOMMEN_SCORE", "effect": -0.9 + segment,
+                  "segment_mean": 3.0, "population_mean": 4.0}]
+    traits = pd.DataFrame(rows)
+    names = name_segments(traits, range(3), set())
+    for segment, name in names.items():
+        band = key_facts(traits, segment)["age_band"]["code"]
+        assert name.endswith(AGE_NOUNS[band]), (name, band)
+    assert names[0].endswith("Midlifers") and names[1].endswith("Seniors")
 
 
 def test_low_family_code_is_families_and_dense_area_is_city():

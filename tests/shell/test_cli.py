@@ -15,6 +15,7 @@ import pytest
 
 from analysis.shell.cli import EXIT_INPUT, main
 from analysis.constants import RESULTS_FILE, SET_ASIDE
+from analysis.prepare import cleaning
 from damage import Files, set_field, valid_files
 
 SEGMENTS = Path(sys.executable).parent / "segments"
@@ -54,6 +55,11 @@ def test_validate_prints_a_quality_summary(inputs, capsys):
                      "duplicate rows: 0", "rows set aside for missing data", "Columns dropped",
                      "OK: both files can be analysed."):
         assert fragment in out
+    dropped = out.split("Columns dropped (")[1].split("Cleaned matrix")[0].splitlines()[1:]
+    reasons = dict(line.strip().split(": ", 1) for line in dropped)
+    assert len(reasons) == int(out.split("Columns dropped (")[1].split(")")[0])
+    assert reasons["CAMEO_DEU_2015"].startswith("its 44 detailed types")  # words, not a reason code
+    assert not set(reasons.values()) & set(cleaning.REASONS)
 
 
 # --- cache -----------------------------------------------------------------------------------

@@ -43,8 +43,8 @@ def test_the_key_covers_the_analysis_and_nothing_that_only_presents():
         assert not any(p == PACKAGE / part or PACKAGE / part in p.parents for p in keyed), part
 
 
-@pytest.mark.parametrize("edited", ["present/words.py", "present/figures.py", "results.py",
-                                    "shell/sources.py", "demo/synthetic.py"])
+@pytest.mark.parametrize("edited", ["present/words.py", "present/figures.py", "present/cleaning_words.py",
+                                    "results.py", "shell/sources.py", "demo/synthetic.py"])
 def test_rewording_keeps_the_cache_key(copy, edited):
     before = code_fingerprint(copy)
     reword(copy / edited)
@@ -82,7 +82,7 @@ def test_segments_run_after_a_wording_edit_is_a_cache_hit(copy, tmp_path):
     assert first.returncode == 0, first.stderr[-2000:]
     assert "results written to" in first.stderr
 
-    for edited in ("present/words.py", "results.py"):
+    for edited in ("present/words.py", "present/cleaning_words.py", "results.py"):
         reword(copy / edited)
     again = segments(copy, tmp_path, "run", *flags, *out)
     assert again.returncode == 0 and "are up to date" in again.stderr, again.stderr[-2000:]

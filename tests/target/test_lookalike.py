@@ -42,6 +42,37 @@ def test_decile_follows_the_population_cut_points():
     assert model.decile(np.array([0.05, 0.1, 0.55, 0.95, 3.0])).tolist() == [10, 9, 5, 1, 1]
 
 
+def test_indicators_flag_the_missing_values():
+    """The indicator columns say where a value was missing, although the fill replaces it in place."""
+    rng = np.random.default_rng(0)
+    matrix = pd.DataFrame(rng.normal(size=(400, 4)).astype(np.float32), columns=list("abcd"))
+    matrix.iloc[rng.choice(400, 60, replace=False), 1] = np.nan
+    reducer, _ = fit_reducer(matrix, np.ones(400, bool), 0.9, seed=0)
+    rows = matrix.to_numpy()[:50]
+    inputs = la.Design(reducer, components=False, indicators=(1,)).transform(rows)
+    assert inputs.shape == (50, 5)
+    np.testing.assert_array_equal(inputs[:, 4], np.isnan(rows[:, 1]).astype(np.float32))
+    assert inputs[:, 4].any() and not np.isnan(inputs).any()
+    assert np.isnan(rows[:, 1]).any()  # the caller's rows are left as they were
+
+
+def test_importance_by_column_equals_shuffling_the_rows():
+    """For a column-wise design, shuffling the model inputs gives what transforming shuffled rows gives."""
+    rng = np.random.default_rng(1)
+    matrix = pd.DataFrame(rng.normal(size=(600, 3)).astype(np.float32), columns=list("abc"))
+    matrix.iloc[rng.choice(600, 90, replace=False), 0] = np.nan
+    reducer, _ = fit_reducer(matrix, np.ones(600, bool), 0.9, seed=0)
+    design = la.Design(reducer, components=False, indicators=(0,))
+    x = matrix.to_numpy()
+    order = rng.permutation(600)
+    shuffled_rows = x.copy()
+    shuffled_rows[:, 0] = x[order, 0]
+    inputs = design.transform(x)
+    shuffled_inputs = inputs.copy()
+    shuffled_inputs[:, [0, 3]] = inputs[order][:, [0, 3]]
+    np.testing.assert_array_equal(design.transform(shuffled_rows), shuffled_inputs)
+
+
 @pytest.mark.slow
 def test_lookalike_beats_segments_at_the_headline_depth(small_results):
     """On generated data with the within-segment gradient the held-out lookalike ranking reaches
