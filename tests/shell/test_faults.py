@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import pipeline
+from analysis import assemble, pipeline
 from analysis import refresh as refresh_module
 from analysis.shell.cli import EXIT_BUG, EXIT_INPUT, EXIT_INTERRUPTED, main
 from analysis.constants import MODEL_FILE, RESULTS_FILE
@@ -123,14 +123,14 @@ def test_interrupt_while_writing_leaves_no_half_written_cache(previous, monkeypa
     """Ctrl-C after some tables are written: next time the run is redone, not served stale."""
     paths, out, before = previous
     refresh(paths["population"])
-    real_dump = pipeline.joblib.dump
+    real_dump = assemble.joblib.dump
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline.joblib, "dump", interrupted)
+    monkeypatch.setattr(assemble.joblib, "dump", interrupted)
     assert run_cli(paths, out) == EXIT_INTERRUPTED
     assert snapshot(out) == before and leftovers(out.parent) == []
-    monkeypatch.setattr(pipeline.joblib, "dump", real_dump)
+    monkeypatch.setattr(assemble.joblib, "dump", real_dump)
     capsys.readouterr()
     assert main(["run", *data_flags(paths), "--k", "3", "--out", str(out)]) == 0
     assert "results written to" in capsys.readouterr().err
