@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,7 +37,19 @@ def original(tmp_path_factory) -> bytes:
 
 @pytest.fixture
 def small_blocks(monkeypatch):
+    """Blocks, ranges and groups of a few rows: every boundary the readers have falls inside the file."""
     monkeypatch.setattr(loading, "BLOCK_SIZE", SMALL_BLOCK)
+    monkeypatch.setattr(loading, "RANGE_BYTES", SMALL_BLOCK)
+    monkeypatch.setattr(loading, "GROUP_ROWS", 1)
+
+
+def serial_only(monkeypatch):
+    """Make the threaded parser fail at once, as it does on a damaged file: the serial one reads."""
+    def fail(*args, **kwargs):
+        raise loading._Reread
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(loading, "_ranges", fail)
 
 
 def lines_of(data: bytes) -> list[bytes]:
@@ -82,6 +95,21 @@ def test_line_of_a_non_number_is_exact_across_blocks(tmp_path, original, feature
             load(tmp_path, set_field(original, line, "FINANZTYP", b"Sparer"), features)
         assert (caught.value.line, caught.value.column) == (line, "FINANZTYP")
         assert "'Sparer' is not a number" in caught.value.message
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_threaded_and_serial_readers_give_the_same_table(tmp_path, original, features, small_blocks,
+                                                         monkeypatch, ending):
+    lines = lines_of(original)
+    lines[7:7] = [b"", b""]  # blank lines, which both parsers skip
+    data = ending.join(lines)
+    with monkeypatch.context() as patch:  # the threaded parser must not need the serial one here
+        patch.setattr(loading, "_batches", lambda *args, **kwargs: pytest.fail("fell back to the serial reader"))
+        threaded = load(tmp_path, data, features)
+    serial_only(monkeypatch)
+    serial = load(tmp_path, data, features)
+    assert threaded.rows == serial.rows == ROWS
+    pd.testing.assert_frame_equal(threaded.data, serial.data)
 
 
 def test_line_of_a_short_row_is_exact_across_blocks(tmp_path, original, features, edges):
