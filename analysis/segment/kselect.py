@@ -52,7 +52,10 @@ All randomness flows from ``seed`` through one ``numpy.random.Generator``. Sampl
 one thread each, two (``FIT_WORKERS``) side by side: with two OpenMP threads per fit, the
 threads spin at a barrier every Lloyd iteration, and on this shared machine a 50k-row fit
 slowed 8-fold whenever another process took a core. One-thread fits are also bit-identical
-however many run at once. The full-batch fit in :func:`fit_final` uses at most two OpenMP
+however many run at once. All fits of all k are queued at once, and each k
+is scored on the calling thread while the workers fit the next, and the silhouette blocks are
+shared among the workers, so both cores stay busy to the end (the same bits as fitting and
+scoring one k at a time). The full-batch fit in :func:`fit_final` uses at most two OpenMP
 threads: scikit-learn adds per-thread partial sums in whatever order threads finish, and with
 two addends (0 + a + b) the order cannot change the result. Same inputs, same machine: same bits.
 """
@@ -61,7 +64,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Callable
@@ -197,25 +200,25 @@ def select_k(
     say(f"choose k: {len(ks)} values of k, {n_boot} fits each on bootstrap resamples of "
         f"{m:,} of {n:,} rows; silhouette and stability on {len(evaluation):,} rows")
 
-    rows, eval_labels = [], []
     total_sq, sample_sq = _sq_norms(X), _sq_norms(sample)
-    for k in ks:
-        centres = [c for c, _ in _fit_each([(r, k, BOOT_N_INIT, s)
-                                             for r, s in zip(resamples, fit_seeds)])]
-        on_sample = [_nearest(sample, c, sample_sq)[1] for c in centres]
-        best = int(np.argmin(on_sample))
-        full_labels, inertia = _nearest(X, centres[best], total_sq)
-        labellings = [_nearest(evaluation, c)[0] for c in centres]
-        aris = [adjusted_rand_score(a, b) for a, b in combinations(labellings, 2)]
-        eval_labels.append(labellings[best])
-        sizes = np.bincount(full_labels, minlength=k)
-        rows.append({"k": k, "inertia": inertia, "stability_mean": float(np.mean(aris)),
-                     "stability_min": float(np.min(aris)),
-                     "smallest_share": float(sizes.min() / n)})
-        say(f"k = {k}: inertia {inertia:.4g}, stability {np.mean(aris):.3f} "
-            f"(min {np.min(aris):.3f})")
-    say(f"silhouette on {len(evaluation):,} rows for {len(ks)} values of k")
-    silhouettes = _silhouettes(evaluation, eval_labels)
+    rows, eval_labels = {}, {}
+    with ThreadPoolExecutor(max_workers=FIT_WORKERS) as pool:
+        # Every fit is queued at once and each k is scored here while the pool fits the next:
+        # the cores do not wait for the slowest fit of each k.
+        fits = {k: [pool.submit(_fit_one, (r, k, BOOT_N_INIT, s)) for r, s in zip(resamples, fit_seeds)]
+                for k in ks}
+        try:
+            for k, futures in fits.items():
+                centres = [future.result()[0] for future in futures]
+                rows[k], eval_labels[k] = _score_k(X, sample, evaluation, centres, total_sq, sample_sq)
+                say(f"k = {k}: inertia {rows[k]['inertia']:.4g}, stability {rows[k]['stability_mean']:.3f} "
+                    f"(min {rows[k]['stability_min']:.3f})")
+        except BaseException:  # a failed fit or Ctrl-C: do not run the queued fits first
+            pool.shutdown(cancel_futures=True)
+            raise
+        say(f"silhouette on {len(evaluation):,} rows for {len(ks)} values of k")
+        silhouettes = _silhouettes(evaluation, [eval_labels[k] for k in ks], pool=pool)
+    rows = [{"k": k, **rows[k]} for k in ks]
 
     curves = pd.DataFrame(rows).set_index("k")
     curves.insert(1, "silhouette", silhouettes)
@@ -233,6 +236,23 @@ def select_k(
     say(f"chose k = {k} ({'forced' if forced_k is not None else f'elbow at {elbow}'})")
     return KSelection(k=k, reason=reason, curves=curves, elbow_k=elbow,
                       seconds=time.perf_counter() - start, n_boot=n_boot)
+
+
+def _score_k(X: np.ndarray, sample: np.ndarray, evaluation: np.ndarray, centres: list[np.ndarray],
+             total_sq: float, sample_sq: float) -> tuple[dict, np.ndarray]:
+    """One k's curve values from its bootstrap fits, and the best fit's labels of the evaluation rows.
+
+    The best fit (lowest inertia on the sample) gives the inertia over all rows and the size of
+    the smallest segment; the pairwise ARIs of all fits' labellings give the stability.
+    """
+    on_sample = [_nearest(sample, c, sample_sq)[1] for c in centres]
+    best = int(np.argmin(on_sample))
+    full_labels, inertia = _nearest(X, centres[best], total_sq)
+    labellings = [_nearest(evaluation, c)[0] for c in centres]
+    aris = [adjusted_rand_score(a, b) for a, b in combinations(labellings, 2)]
+    sizes = np.bincount(full_labels, minlength=len(centres[best]))
+    return ({"inertia": inertia, "stability_mean": float(np.mean(aris)), "stability_min": float(np.min(aris)),
+             "smallest_share": float(sizes.min() / len(X))}, labellings[best])
 
 
 def fit_final(scores: np.ndarray, k: int, seed: int = 0, n_init: int = FINAL_N_INIT,
@@ -286,28 +306,33 @@ def size_order(centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def _fit_each(jobs: list[tuple[np.ndarray, int, int, int]]) -> list[tuple[np.ndarray, float]]:
-    """Fit k-means for each ``(data, k, n_init, seed)``; return (centres, inertia) in job order.
-
-    Each fit runs on one thread and up to ``FIT_WORKERS`` fits run side by side (scikit-learn's
-    Lloyd loop releases the GIL). On small samples this beats two OpenMP threads per fit, which
-    spin at a barrier every iteration and slowed 8-fold here when another process took a core.
-    Single-threaded fits are also bit-reproducible whatever the number of workers.
-    """
-    def fit(job: tuple[np.ndarray, int, int, int]) -> tuple[np.ndarray, float]:
-        data, k, n_init, seed = job
-        with threadpool_limits(limits=1, user_api="openmp"):
-            km = KMeans(n_clusters=k, n_init=n_init, random_state=seed, init=_kmeans_plusplus).fit(data)
-        return km.cluster_centers_, float(km.inertia_)
-
+    """Fit k-means for each ``(data, k, n_init, seed)`` (see :func:`_fit_one`), up to
+    ``FIT_WORKERS`` side by side; return (centres, inertia) in job order."""
     workers = min(FIT_WORKERS, len(jobs))
-    # BLAS to one thread too (k-means++ uses it); set here, in the calling thread, so that
-    # scikit-learn's own per-fit limits, entered and left by the workers, restore to one and
-    # this block restores the caller's setting at the end.
+    # BLAS to one thread for the whole process (k-means++ uses it); scikit-learn's own per-fit
+    # limits, entered and left by the workers, restore to one, and this block restores the
+    # caller's setting at the end.
     with threadpool_limits(limits=1, user_api="blas"):
         if workers <= 1:
-            return [fit(job) for job in jobs]
+            return [_fit_one(job) for job in jobs]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(fit, jobs))
+            return list(pool.map(_fit_one, jobs))
+
+
+def _fit_one(job: tuple[np.ndarray, int, int, int]) -> tuple[np.ndarray, float]:
+    """One k-means fit of ``(data, k, n_init, seed)`` on one thread: (centres, inertia).
+
+    Fits run one thread each, several side by side (scikit-learn's Lloyd loop releases the
+    GIL). On small samples this beats two OpenMP threads per fit, which spin at a barrier every
+    iteration and slowed 8-fold here when another process took a core. Single-threaded fits are
+    also bit-reproducible whatever the number of workers. The OpenMP limit is per thread, so it
+    is set here, in the thread that fits; BLAS (which k-means++ uses) is limited to one thread
+    by the callers, for the whole process.
+    """
+    data, k, n_init, seed = job
+    with threadpool_limits(limits=1, user_api="openmp"):
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed, init=_kmeans_plusplus).fit(data)
+    return km.cluster_centers_, float(km.inertia_)
 
 
 def _kmeans_plusplus(X: np.ndarray, n_clusters: int, random_state: np.random.RandomState) -> np.ndarray:
@@ -406,11 +431,13 @@ def _sq_norms(X: np.ndarray) -> float:
     return float(np.einsum("ij,ij->", X, X, dtype=np.float64))
 
 
-def _silhouettes(X: np.ndarray, labellings: list[np.ndarray], block: int = 512) -> list[float]:
+def _silhouettes(X: np.ndarray, labellings: list[np.ndarray], block: int = 512,
+                 pool: Executor | None = None) -> list[float]:
     """Mean silhouette of each labelling of the same rows, as sklearn's silhouette_score.
 
     Distances are computed once in blocks (float64) and multiplied by the one-hot membership of
-    every labelling at once, giving each row's summed distance to every cluster.
+    every labelling at once, giving each row's summed distance to every cluster. With ``pool``
+    the blocks are shared among its threads (each block is computed alike: the same bits).
     """
     E = X.astype(np.float64)
     m = len(E)
@@ -421,11 +448,15 @@ def _silhouettes(X: np.ndarray, labellings: list[np.ndarray], block: int = 512) 
         onehot[np.arange(m), off + lab] = 1.0
     sq = np.einsum("ij,ij->i", E, E)
     sums = np.empty_like(onehot)
-    for s in range(0, m, block):
+
+    def fill(s: int) -> None:
         e = min(s + block, m)
         d2 = sq[s:e, None] + sq[None, :] - 2.0 * (E[s:e] @ E.T)
         d2[np.arange(e - s), np.arange(s, e)] = 0.0
         sums[s:e] = np.sqrt(np.maximum(d2, 0.0)) @ onehot
+
+    starts = range(0, m, block)
+    list(pool.map(fill, starts) if pool else map(fill, starts))
     result = []
     rows = np.arange(m)
     for lab, off, width in zip(labellings, offsets, widths):
