@@ -68,18 +68,38 @@ def profile_order(results: Results) -> list[dict]:
     return [*results.clusters, *[s for s in results.segments if s["id"] == SET_ASIDE]]
 
 
+#: Pandoc sizes a wide table's columns by the dashes under each header. Dashes as long as a
+#: column's longest cell let one column of long sentences take nearly all the width and
+#: squeeze the short columns below their words (the PDF's cleaning log: "GEBURTSJAHR" ran into
+#: the next column), so a column asks for at most this many characters.
+WIDE_CELL = 50
+
+
 def markdown_table(table: pd.DataFrame, align: str | None = None) -> str:
     """A pipe table of already formatted cells; ``align`` has one of l/r/c per column.
 
-    pandas' ``to_markdown`` (tabulate) pads every column to its longest cell, so the dashes under
-    each header are proportional to it: that is how Pandoc sizes the columns of a wide table in
-    HTML and in the Typst PDF. Cells are text already: tabulate must not re-read them as numbers.
+    pandas' ``to_markdown`` (tabulate) writes the table; the dashes under each header, which
+    set the column widths in HTML and in the Typst PDF, are then one per character of the
+    column's longest cell, capped at :data:`WIDE_CELL` but never below its longest word.
+    Cells are text already: tabulate must not re-read them as numbers.
     """
-    cells = table.astype(str).map(md_escape)
+    text = table.astype(str)
+    cells = text.map(md_escape)
     cells.columns = [md_escape(c) for c in table.columns]
     sides = {"l": "left", "r": "right", "c": "center"}
-    return cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True,
-                             colalign=[sides[side] for side in (align or "l" * len(cells.columns))])
+    align = align or "l" * len(cells.columns)
+    lines = cells.to_markdown(index=False, tablefmt="pipe", disable_numparse=True,
+                              colalign=[sides[side] for side in align]).splitlines()
+    widths = [_column_width([str(name), *text[name]]) for name in text.columns]
+    marks = {"l": ":{}", "r": "{}:", "c": ":{}:"}
+    lines[1] = "|" + "|".join(marks[side].format("-" * width) for side, width in zip(align, widths)) + "|"
+    return "\n".join(lines)
+
+
+def _column_width(cells: list[str]) -> int:
+    """Dashes for a column of these cells: its longest cell up to WIDE_CELL, at least its longest word."""
+    longest_word = max((len(word) for cell in cells for word in cell.split()), default=0)
+    return max(min(max(map(len, cells)), WIDE_CELL), longest_word, 3)
 
 
 def _wilson(counts: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from scipy.stats import norm
 
 from analysis.constants import RESULTS_FILE
 from analysis.present import words
-from analysis.present.words import _wilson, k_reason, markdown_table, source_note, verdict_lists
+from analysis.present.words import WIDE_CELL, _wilson, k_reason, markdown_table, source_note, verdict_lists
 from analysis.results import Results
 from analysis.segment.kselect import BETTER_SEPARATED, ELBOW_KEPT, ELBOW_UNREPRODUCIBLE, ELBOW_UNSTABLE, FORCED, REASONS
 
@@ -81,11 +81,22 @@ def cells(line: str) -> list[str]:
 def test_markdown_table_keeps_cells_literal_and_aligned():
     table = pd.DataFrame({"a|b": ["x*y_z", "1,234"], "n": ["0.850", "∞"]})
     lines = markdown_table(table, "lr").splitlines()
-    assert len(lines) == 4 and len({len(line) for line in lines}) == 1  # padded: Pandoc sizes by dashes
+    assert len(lines) == 4 and len({len(line) for line in (lines[0], *lines[2:])}) == 1  # padded
     assert cells(lines[0]) == ["a\\|b", "n"]
     assert re.fullmatch(r":-+", cells(lines[1])[0]) and re.fullmatch(r"-+:", cells(lines[1])[1])
     assert cells(lines[2]) == ["x\\*y\\_z", "0.850"]  # markdown escaped, not re-read as a number
     assert cells(lines[3]) == ["1,234", "∞"]
+
+
+def test_long_sentences_do_not_squeeze_short_columns():
+    """Pandoc sizes columns by the dashes under the header: a column of long sentences gets at
+    most WIDE_CELL of them, a short column its longest cell, and no column less than its longest word."""
+    table = pd.DataFrame({"Step": ["Missing data: features"], "Feature": ["GEBURTSJAHR"],
+                          "Reason": ["missing for 44.0% of the population, " * 5]})
+    dashes = [len(cell.strip(":")) for cell in cells(markdown_table(table).splitlines()[1])]
+    assert dashes == [len("Missing data: features"), len("GEBURTSJAHR"), WIDE_CELL]
+    narrow = pd.DataFrame({"Word": ["x" * (WIDE_CELL + 10)]})
+    assert len(cells(markdown_table(narrow).splitlines()[1])[0].strip(":")) == WIDE_CELL + 10
 
 
 def test_wilson_interval_matches_the_closed_form():
