@@ -19,6 +19,8 @@ from typing import Iterator
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from adjustText import adjust_text
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
@@ -378,8 +380,6 @@ def game_plan(results: Results) -> Figure:
             colour = QUADRANT_COLOURS.get(t.get("game_plan"), NEUTRAL)
             ax.scatter(t["customer_share"], t["index"], s=20 + 900 * t["population_share"], color=colour,
                        alpha=0.8, edgecolor="white", linewidth=0.8, zorder=3)
-            ax.annotate(t["code"], (t["customer_share"], t["index"]), textcoords="offset points",
-                        xytext=(5, 3), fontsize=7)
         ax.set_yscale("log")
         ax.axhline(plan["index_threshold"], color="#444444", linestyle="--", linewidth=0.9)
         ax.axvline(plan["share_threshold"], color="#444444", linestyle="--", linewidth=0.9)
@@ -393,7 +393,20 @@ def game_plan(results: Results) -> Figure:
         ax.set_ylabel("Customer index (log scale; 100 = as in the population)")
         ax.legend(handles=[Patch(color=c, label=q) for q, c in QUADRANT_COLOURS.items()], loc="lower right",
                   ncol=4)
+        _label_points(ax, [t["code"] for t in types], [t["customer_share"] for t in types],
+                      [t["index"] for t in types])
     return fig
+
+
+def _label_points(ax: Axes, labels: list[str], x: list[float], y: list[float]) -> None:
+    """Label scatter points without overlaps: small types crowd one corner of the game plan,
+    where fixed offsets printed "E3", "C3" and "E1" on top of each other. adjustText moves
+    the labels apart (a fixed number of iterations and its own fixed seed: the same chart every
+    render) and draws a thin line from a moved label to its point. Its default margins
+    (``expand`` 1.05 x 1.2) left two crowded labels touching; 1.2 x 1.4 keeps them apart."""
+    texts = [ax.text(a, b, label, fontsize=7) for label, a, b in zip(labels, x, y)]
+    adjust_text(texts, x=x, y=y, ax=ax, iter_lim=500, expand=(1.2, 1.4), min_arrow_len=8,
+                arrowprops={"arrowstyle": "-", "color": "#777777", "linewidth": 0.5})
 
 
 def _effect_bars(effects: np.ndarray, phrases: list[str], colour: str, title: str,

@@ -223,3 +223,24 @@ def test_trait_bars_point_the_way_the_label_reads():
     assert set(widths) == {"strongly family-minded", "in thinly populated areas"}
     assert all(width > 0 for width in widths.values())
     assert ax.get_xlim()[0] == 0  # nothing drawn to the left: no bar reads backwards
+
+
+def test_crowded_game_plan_labels_do_not_overlap():
+    """Small types crowd one corner of the game plan: their labels must stay readable."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = [0.010, 0.011, 0.012, 0.010, 0.013, 0.011, 0.012, 0.20]
+    y = [25.0, 26.0, 24.5, 27.0, 25.5, 24.0, 26.5, 150.0]
+    ax.scatter(x, y)
+    ax.set_yscale("log")
+    ax.set_xlim(0, 0.25)
+    ax.set_ylim(10, 300)
+    labels = [f"T{i}" for i in range(len(x))]
+    figures._label_points(ax, labels, x, y)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if t.get_text() in labels]
+    assert len(boxes) == len(labels)
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+    assert not overlaps
+    plt.close(fig)
