@@ -4,8 +4,8 @@ Everything is *fitted on the population* and only *applied* to customers: the cl
 the scale/fill/PCA pipeline and the clustering. Rows set aside for missingness get segment
 -1 and stay in every comparison.
 
-A run is keyed by the inputs' content hashes, the analysis settings, the package version and
-a hash of the package's code;
+A run is keyed by the inputs' content hashes, the analysis settings, whether the previous
+model is kept, the package version and a hash of the package's code;
 when ``results.json`` in the results folder carries the same key the run returns at once.
 """
 from __future__ import annotations
@@ -49,7 +49,9 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
         fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
-        key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint())
+        # keep_model too: results scored by a kept model must not answer a request for a refit.
+        key = cache_key(contents, dataclasses.asdict(settings.analysis), __version__, code_fingerprint(),
+                        {"keep_model": settings.keep_model})
     out = settings.results
     with claim_folder(out):  # one run at a time writes this folder (and anything inside it)
         if not force and cached_key(out) == key:

@@ -80,6 +80,13 @@ def test_keep_model_reproduces_the_labels_on_unchanged_data(small_settings, smal
     assert len(records_of(tmp_path / "_results" / "history")) == 2
 
 
+def test_a_refit_is_not_served_from_results_of_a_kept_model(small_settings, small_results, tmp_path):
+    refresh_run(small_settings, small_results, tmp_path, None, keep_model=True)
+    out = tmp_path / "_results"
+    run(dataclasses.replace(small_settings, results=out), Stages(stream=None))  # not forced: may use the cache
+    assert json.loads((out / RESULTS_FILE).read_text())["changes"]["mode"] == "refit"
+
+
 def test_unchanged_redelivery_flags_nothing(small_settings, small_results, tmp_path, unchanged):
     changes = refresh_run(small_settings, small_results, tmp_path, unchanged, keep_model=True)["changes"]
     assert changes["previous"]["fingerprint"] != changes["fingerprint"]  # a different delivery
