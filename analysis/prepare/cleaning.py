@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.settings import AnalysisSettings
-from analysis.prepare.moments import group_sums, mean_std
+from analysis.prepare.moments import columns_group_sums, mean_std
 from analysis.inputs.schema import Feature
 
 # The cleaning log's codes (what each means: the module docstring).
@@ -369,8 +369,9 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) ->
 
 def _group_sums(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> dict[str, np.ndarray]:
     groups = set_aside.astype(np.intp)  # 0 = kept, 1 = set aside
-    return {feature.name: group_sums(np.asarray(decoded[feature.name], dtype=np.float32), groups, 2)
-            for feature in features if feature.scale in ("low-strong", "high-strong")}
+    names = [feature.name for feature in features if feature.scale in ("low-strong", "high-strong")]
+    sums = columns_group_sums([np.asarray(decoded[name], dtype=np.float32) for name in names], groups, 2)
+    return {name: sums[:, :, j] for j, name in enumerate(names)}
 
 
 def group_means(sums: dict[str, np.ndarray], set_aside: int) -> pd.DataFrame:
