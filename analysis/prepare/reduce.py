@@ -18,7 +18,9 @@ the scaler is fitted in row chunks because it accumulates in float64.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,8 @@ from analysis.prepare.cleaning import CleanColumn
 
 POLE_SIZE = 3  # features named on each side of a component
 CHUNK_ROWS = 25_000  # rows per float64 temporary when fitting the scaler (25 MB each at 120 columns)
+WORKERS = 2  # threads for independent row blocks and column parts (this machine has 2 cores)
+T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass
@@ -79,23 +83,34 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
         values = matrix.to_numpy(dtype=np.float32)
         picked = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
         scores = np.empty((len(picked), reducer.n_keep), dtype=np.float32)
-        for start in range(0, len(picked), CHUNK_ROWS):
+
+        def score(start: int) -> None:
             block = values[picked[start:start + CHUNK_ROWS]]
             _scale_fill(block, reducer.scaler)
-            with config_context(assume_finite=True):
+            with config_context(assume_finite=True):  # per thread: scikit-learn's config is thread-local
                 scores[start:start + CHUNK_ROWS] = reducer.pca.transform(block)
+
+        _side_by_side(score, range(0, len(picked), CHUNK_ROWS))
     return reducer, scores
+
+
+def _side_by_side(job: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``job`` of every item, ``WORKERS`` at a time in threads (results in item order).
+
+    The row blocks and column halves here are independent and numpy and BLAS release the GIL,
+    so the two cores of this machine both work; every block is computed exactly as one by one
+    (BLAS on one thread, set by the caller), so the numbers do not depend on the thread count.
+    """
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return list(pool.map(job, items))
 
 
 def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: int) -> Reducer:
     work = matrix.to_numpy(dtype=np.float32)[rows]
-    scaler = StandardScaler(copy=False)
-    for start in range(0, len(work), CHUNK_ROWS):
-        scaler.partial_fit(work[start:start + CHUNK_ROWS])
+    scaler = _fit_scaler(work)
     imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
     imputer.fit(work[:1])  # a constant fill learns nothing from the rows
-    for start in range(0, len(work), CHUNK_ROWS):
-        _scale_fill(work[start:start + CHUNK_ROWS], scaler)
+    _side_by_side(lambda start: _scale_fill(work[start:start + CHUNK_ROWS], scaler), range(0, len(work), CHUNK_ROWS))
     scaled = work
     # copy=False: ``scaled`` is already this function's private copy; any in-place centring
     # subtracts means that are zero after standardising, so the scores below are unchanged.
@@ -108,6 +123,34 @@ def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: i
     with config_context(assume_finite=True):
         pca = PCA(n_components=n_keep, svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
     return Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
+
+
+def _fit_scaler(work: np.ndarray) -> StandardScaler:
+    """A StandardScaler fitted on ``work`` in row chunks, its columns in ``WORKERS`` parts side by side.
+
+    A column's mean and variance depend on that column only, and scikit-learn sums each column
+    of a chunk in the same order whatever columns sit beside it, so the parts joined give the
+    same scaler to the bit as one fit on all columns (tested). One fit took 2.2 s at 800,000 x
+    119 (the largest part of this stage, measured); the parts share it between the cores.
+    """
+    parts = [part for part in np.array_split(np.arange(work.shape[1]), WORKERS) if part.size]
+
+    def fit(columns: np.ndarray) -> StandardScaler:
+        part = StandardScaler(copy=False)
+        for start in range(0, len(work), CHUNK_ROWS):
+            part.partial_fit(work[start:start + CHUNK_ROWS, columns[0]:columns[-1] + 1])
+        return part
+
+    fitted = _side_by_side(fit, parts)
+    scaler = StandardScaler(copy=False)
+    for name in ("mean_", "var_", "scale_"):
+        setattr(scaler, name, np.concatenate([getattr(part, name) for part in fitted]))
+    seen = np.concatenate([np.broadcast_to(part.n_samples_seen_, len(columns))
+                           for part, columns in zip(fitted, parts)])
+    # As scikit-learn keeps it: one number when every column saw as many values, else one per column.
+    scaler.n_samples_seen_ = seen[0] if np.ptp(seen) == 0 else seen
+    scaler.n_features_in_ = work.shape[1]
+    return scaler
 
 
 def _scale_fill(block: np.ndarray, scaler: StandardScaler) -> None:
