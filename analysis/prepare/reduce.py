@@ -18,9 +18,7 @@ the scaler is fitted in row chunks because it accumulates in float64.
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,11 +30,10 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from analysis.prepare.cleaning import CleanColumn
+from analysis.prepare.parallel import WORKERS, side_by_side
 
 POLE_SIZE = 3  # features named on each side of a component
 CHUNK_ROWS = 25_000  # rows per float64 temporary when fitting the scaler (25 MB each at 120 columns)
-WORKERS = 2  # threads for independent row blocks and column parts (this machine has 2 cores)
-T, R = TypeVar("T"), TypeVar("R")
 
 
 @dataclass
@@ -90,19 +87,8 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
             with config_context(assume_finite=True):  # per thread: scikit-learn's config is thread-local
                 scores[start:start + CHUNK_ROWS] = reducer.pca.transform(block)
 
-        _side_by_side(score, range(0, len(picked), CHUNK_ROWS))
+        side_by_side(score, range(0, len(picked), CHUNK_ROWS))
     return reducer, scores
-
-
-def _side_by_side(job: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``job`` of every item, ``WORKERS`` at a time in threads (results in item order).
-
-    The row blocks and column halves here are independent and numpy and BLAS release the GIL,
-    so the two cores of this machine both work; every block is computed exactly as one by one
-    (BLAS on one thread, set by the caller), so the numbers do not depend on the thread count.
-    """
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return list(pool.map(job, items))
 
 
 def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: int) -> Reducer:
@@ -110,7 +96,7 @@ def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: i
     scaler = _fit_scaler(work)
     imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
     imputer.fit(work[:1])  # a constant fill learns nothing from the rows
-    _side_by_side(lambda start: _scale_fill(work[start:start + CHUNK_ROWS], scaler), range(0, len(work), CHUNK_ROWS))
+    side_by_side(lambda start: _scale_fill(work[start:start + CHUNK_ROWS], scaler), range(0, len(work), CHUNK_ROWS))
     scaled = work
     # copy=False: ``scaled`` is already this function's private copy; any in-place centring
     # subtracts means that are zero after standardising, so the scores below are unchanged.
@@ -141,7 +127,7 @@ def _fit_scaler(work: np.ndarray) -> StandardScaler:
             part.partial_fit(work[start:start + CHUNK_ROWS, columns[0]:columns[-1] + 1])
         return part
 
-    fitted = _side_by_side(fit, parts)
+    fitted = side_by_side(fit, parts)
     scaler = StandardScaler(copy=False)
     for name in ("mean_", "var_", "scale_"):
         setattr(scaler, name, np.concatenate([getattr(part, name) for part in fitted]))

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from analysis.prepare.cleaning import CleanColumn
 from sklearn.preprocessing import StandardScaler
 
+from analysis.prepare.cleaning import CleanColumn
 from analysis.prepare.reduce import CHUNK_ROWS, _fit_scaler, fit_reducer, interpret, scree
 
 COLUMNS = {
