@@ -280,10 +280,10 @@ def _cross_validate(designs: dict[str, Design], x: np.ndarray, y: np.ndarray, se
     out = {}
     for name in designs:
         folds_auc = np.asarray([a for (n, _, _), a in zip(jobs, aucs) if n == name])
-        half = float(student_t.ppf(1 - ALPHA / 2, len(folds_auc) - 1) * folds_auc.std(ddof=1) / np.sqrt(len(folds_auc)))
-        out[name] = {"auc": float(folds_auc.mean()),
-                     "auc_ci": [float(folds_auc.mean() - half), float(folds_auc.mean() + half)],
-                     "fold_auc": [float(a) for a in folds_auc]}
+        mean = float(folds_auc.mean())
+        half = float(student_t.ppf(1 - ALPHA / 2, len(folds_auc) - 1) * folds_auc.std(ddof=1)
+                     / np.sqrt(len(folds_auc)))
+        out[name] = {"auc": mean, "auc_ci": [mean - half, mean + half], "fold_auc": [float(a) for a in folds_auc]}
     return out
 
 
