@@ -92,7 +92,7 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
 
 
 def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: int) -> Reducer:
-    work = _gather(matrix.to_numpy(dtype=np.float32), rows)
+    work = matrix.to_numpy(dtype=np.float32)[rows]
     scaler = _fit_scaler(work)
     imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
     imputer.fit(work[:1])  # a constant fill learns nothing from the rows
@@ -109,22 +109,6 @@ def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: i
     with config_context(assume_finite=True):
         pca = PCA(n_components=n_keep, svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
     return Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
-
-
-def _gather(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``values[rows]`` (a mask or row numbers), copied in row blocks two at a time.
-
-    The cleaned matrix is column-major, so each row is read from 119 places: one thread took
-    1.0 s for the 800,000 kept rows at the full size (measured), the largest serial part left.
-    """
-    picked = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
-    out = np.empty((len(picked), values.shape[1]), dtype=values.dtype)
-
-    def copy_block(start: int) -> None:
-        out[start:start + CHUNK_ROWS] = values[picked[start:start + CHUNK_ROWS]]
-
-    side_by_side(copy_block, range(0, len(picked), CHUNK_ROWS))
-    return out
 
 
 def _fit_scaler(work: np.ndarray) -> StandardScaler:

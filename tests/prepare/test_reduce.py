@@ -7,7 +7,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.prepare.reduce import CHUNK_ROWS, _fit_scaler, _gather, fit_reducer, interpret, scree
+from analysis.prepare.reduce import CHUNK_ROWS, _fit_scaler, fit_reducer, interpret, scree
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -98,13 +98,3 @@ def test_scores_in_row_blocks_equal_the_pipeline_transform():
     rows = np.arange(len(frame)) % 3 != 0
     reducer, scores = fit_reducer(frame, rows, 0.99, seed=0)
     np.testing.assert_allclose(scores, reducer.transform(frame.to_numpy(), rows), rtol=1e-5, atol=1e-5)
-
-
-def test_gather_equals_row_selection_for_masks_and_row_numbers():
-    rng = np.random.default_rng(5)
-    values = np.asfortranarray(rng.normal(size=(CHUNK_ROWS + 777, 5)).astype(np.float32))
-    mask = rng.random(len(values)) < 0.7
-    for rows in (mask, np.flatnonzero(mask)[::-1], np.zeros(len(values), dtype=bool)):
-        gathered = _gather(values, rows)
-        np.testing.assert_array_equal(gathered, values[rows])
-        assert gathered.flags["C_CONTIGUOUS"]
