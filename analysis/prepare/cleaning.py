@@ -228,7 +228,8 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame
         return row, None
 
     # Two columns at a time, each writing only its own column of the block (numpy releases the
-    # GIL): X s instead of X s of CPU for both tables at the full size (measured).
+    # GIL). With the code lookup below and the threads in _finish, cleaning both full-size tables
+    # took 4.7-7.2 s wall and 3.3-4.4 s CPU instead of 9.1-10.5 and 6.2-6.8 (measured at load 7).
     done = side_by_side(one, features)
     decoded = pd.DataFrame(block, columns=numbers, index=raw.index, copy=False)
     for feature, (_, values) in zip(features, done):

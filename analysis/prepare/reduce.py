@@ -116,8 +116,10 @@ def _fit_scaler(work: np.ndarray) -> StandardScaler:
 
     A column's mean and variance depend on that column only, and scikit-learn sums each column
     of a chunk in the same order whatever columns sit beside it, so the parts joined give the
-    same scaler to the bit as one fit on all columns (tested). One fit took 2.2 s at 800,000 x
-    119 (the largest part of this stage, measured); the parts share it between the cores.
+    same scaler to the bit as one fit on all columns (tested). One fit is the largest part of
+    this stage (2.2 s of 4.6 at 800,000 x 119 in a quiet profile); with the parts side by side it
+    took 3.9-4.0 s wall instead of 4.4-4.6 at the same CPU on this machine at load 7.6, where other
+    jobs held both cores (measured), so more on an idle one.
     """
     parts = [part for part in np.array_split(np.arange(work.shape[1]), WORKERS) if part.size]
 
