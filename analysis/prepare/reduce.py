@@ -119,7 +119,7 @@ def _fit_scaler(work: np.ndarray) -> StandardScaler:
     same scaler to the bit as one fit on all columns (tested). One fit is the largest part of
     this stage (2.2 s of 4.6 at 800,000 x 119 in a quiet profile); with the parts side by side it
     took 3.9-4.0 s wall instead of 4.4-4.6 at the same CPU on this machine at load 7.6, where other
-    jobs held both cores (measured), so more on an idle one.
+    jobs held both cores (measured; no idle-machine figure yet).
     """
     parts = [part for part in np.array_split(np.arange(work.shape[1]), WORKERS) if part.size]
 
