@@ -30,7 +30,6 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.prepare.parallel import WORKERS, side_by_side
 
 POLE_SIZE = 3  # features named on each side of a component
 CHUNK_ROWS = 25_000  # rows per float64 temporary when fitting the scaler (25 MB each at 120 columns)
@@ -80,23 +79,23 @@ def fit_reducer(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float,
         values = matrix.to_numpy(dtype=np.float32)
         picked = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
         scores = np.empty((len(picked), reducer.n_keep), dtype=np.float32)
-
-        def score(start: int) -> None:
+        for start in range(0, len(picked), CHUNK_ROWS):
             block = values[picked[start:start + CHUNK_ROWS]]
             _scale_fill(block, reducer.scaler)
-            with config_context(assume_finite=True):  # per thread: scikit-learn's config is thread-local
+            with config_context(assume_finite=True):
                 scores[start:start + CHUNK_ROWS] = reducer.pca.transform(block)
-
-        side_by_side(score, range(0, len(picked), CHUNK_ROWS))
     return reducer, scores
 
 
 def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: int) -> Reducer:
     work = matrix.to_numpy(dtype=np.float32)[rows]
-    scaler = _fit_scaler(work)
+    scaler = StandardScaler(copy=False)
+    for start in range(0, len(work), CHUNK_ROWS):
+        scaler.partial_fit(work[start:start + CHUNK_ROWS])
     imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
     imputer.fit(work[:1])  # a constant fill learns nothing from the rows
-    side_by_side(lambda start: _scale_fill(work[start:start + CHUNK_ROWS], scaler), range(0, len(work), CHUNK_ROWS))
+    for start in range(0, len(work), CHUNK_ROWS):
+        _scale_fill(work[start:start + CHUNK_ROWS], scaler)
     scaled = work
     # copy=False: ``scaled`` is already this function's private copy; any in-place centring
     # subtracts means that are zero after standardising, so the scores below are unchanged.
@@ -109,36 +108,6 @@ def _fit(matrix: pd.DataFrame, rows: np.ndarray, variance_target: float, seed: i
     with config_context(assume_finite=True):
         pca = PCA(n_components=n_keep, svd_solver="covariance_eigh", random_state=seed, copy=False).fit(scaled)
     return Reducer(make_pipeline(scaler, imputer, pca), full.explained_variance_ratio_, tuple(matrix.columns))
-
-
-def _fit_scaler(work: np.ndarray) -> StandardScaler:
-    """A StandardScaler fitted on ``work`` in row chunks, its columns in ``WORKERS`` parts side by side.
-
-    A column's mean and variance depend on that column only, and scikit-learn sums each column
-    of a chunk in the same order whatever columns sit beside it, so the parts joined give the
-    same scaler to the bit as one fit on all columns (tested). One fit is the largest part of
-    this stage (2.2 s of 4.6 at 800,000 x 119 in a quiet profile); with the parts side by side it
-    took 3.9-4.0 s wall instead of 4.4-4.6 at the same CPU on this machine at load 7.6, where other
-    jobs held both cores (measured; no idle-machine figure yet).
-    """
-    parts = [part for part in np.array_split(np.arange(work.shape[1]), WORKERS) if part.size]
-
-    def fit(columns: np.ndarray) -> StandardScaler:
-        part = StandardScaler(copy=False)
-        for start in range(0, len(work), CHUNK_ROWS):
-            part.partial_fit(work[start:start + CHUNK_ROWS, columns[0]:columns[-1] + 1])
-        return part
-
-    fitted = side_by_side(fit, parts)
-    scaler = StandardScaler(copy=False)
-    for name in ("mean_", "var_", "scale_"):
-        setattr(scaler, name, np.concatenate([getattr(part, name) for part in fitted]))
-    seen = np.concatenate([np.broadcast_to(part.n_samples_seen_, len(columns))
-                           for part, columns in zip(fitted, parts)])
-    # As scikit-learn keeps it: one number when every column saw as many values, else one per column.
-    scaler.n_samples_seen_ = seen[0] if np.ptp(seen) == 0 else seen
-    scaler.n_features_in_ = work.shape[1]
-    return scaler
 
 
 def _scale_fill(block: np.ndarray, scaler: StandardScaler) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.preprocessing import StandardScaler
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.prepare.reduce import CHUNK_ROWS, _fit_scaler, fit_reducer, interpret, scree
+from analysis.prepare.reduce import fit_reducer, interpret, scree
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -72,29 +71,3 @@ def test_back_to_features_inverts_the_transform():
     scores = reducer.transform(frame.to_numpy(), np.arange(5))
     np.testing.assert_allclose(reducer.back_to_features(scores).to_numpy(), frame.iloc[:5].to_numpy(),
                                atol=1e-4)
-
-
-@pytest.mark.parametrize("n_columns, nan_every", [(7, 3), (1, 0), (4, 0)])
-def test_scaler_fitted_in_column_parts_equals_one_fit(n_columns, nan_every):
-    """Column parts fitted side by side give one fit's scaler to the bit (several row chunks)."""
-    rng = np.random.default_rng(4)
-    work = (rng.normal(size=(2 * CHUNK_ROWS + 123, n_columns)) * 3 + 5).astype(np.float32)
-    if nan_every:
-        work[::nan_every, 0] = np.nan
-    expected = StandardScaler(copy=False)
-    for start in range(0, len(work), CHUNK_ROWS):
-        expected.partial_fit(work[start:start + CHUNK_ROWS])
-    scaler = _fit_scaler(work)
-    for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
-        np.testing.assert_array_equal(getattr(scaler, name), getattr(expected, name))
-    assert np.ndim(scaler.n_samples_seen_) == np.ndim(expected.n_samples_seen_)
-    assert scaler.n_features_in_ == expected.n_features_in_
-    np.testing.assert_array_equal(scaler.transform(work[:100].copy()), expected.transform(work[:100].copy()))
-
-
-def test_scores_in_row_blocks_equal_the_pipeline_transform():
-    """Blocks scored side by side land in their own rows: the same as the fitted pipeline."""
-    frame = pd.concat([data(CHUNK_ROWS + 500, seed=s) for s in (1, 2)], ignore_index=True)
-    rows = np.arange(len(frame)) % 3 != 0
-    reducer, scores = fit_reducer(frame, rows, 0.99, seed=0)
-    np.testing.assert_allclose(scores, reducer.transform(frame.to_numpy(), rows), rtol=1e-5, atol=1e-5)
