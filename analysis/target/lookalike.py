@@ -360,12 +360,9 @@ def _importance(plan: CleaningPlan, classifier, design: Design, x_held: np.ndarr
     by_source: dict[str, list[int]] = {}
     for j, column in enumerate(columns):
         by_source.setdefault(column.source, []).append(j)
-    # The shuffles are drawn first, in source order (the same draws as one by one), and the
-    # sources scored side by side: the classifier's predictions release the GIL, and scoring one
-    # source after another took 2 s of the lookalike's 7.6 at the full size.
-    orders = [rng.permutation(len(x)) for _ in by_source]
-
-    def drop(positions: list[int], order: np.ndarray) -> float:
+    out = []
+    for source, positions in by_source.items():
+        order = rng.permutation(len(x))
         if by_column:
             shuffled = inputs.copy()
             moved = [i for j in positions for i in inputs_of[j]]
@@ -374,17 +371,13 @@ def _importance(plan: CleaningPlan, classifier, design: Design, x_held: np.ndarr
             shuffled = x.copy()
             shuffled[:, positions] = x[order][:, positions]
             shuffled = design.transform(shuffled)
-        return base - _auc(y, _odds(classifier, shuffled))
-
-    drops = _run_each([lambda p=p, o=o: drop(p, o) for p, o in zip(by_source.values(), orders)])
-    out = []
-    for (source, positions), drop_auc in zip(by_source.items(), drops):
+        drop = base - _auc(y, _odds(classifier, shuffled))
         strongest, direction = _direction(x, base_scores, positions)
         column = columns[strongest]
         out.append({"source": source, "column": column.name, "kind": column.kind,
                     "description": column.description, "low_end": column.low_end,
                     "high_end": column.high_end, "label": column.label,
-                    "importance": float(drop_auc), "direction": direction,
+                    "importance": float(drop), "direction": direction,
                     "missing_share": float(np.isnan(x[:, positions[0]]).mean())})
     table = pd.DataFrame(out)
     return table.sort_values(["importance", "source"], ascending=[False, True], kind="stable").reset_index(drop=True)
