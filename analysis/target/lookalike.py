@@ -266,7 +266,9 @@ def _cross_validate(designs: dict[str, Design], x: np.ndarray, y: np.ndarray, se
     Every model's folds share one pool, the slow model's first: model by model, the boosting's
     fifth fold ran alone while the other worker waited (a boosting fit takes 1.3 s on the
     full-size sample, a logistic one 0.08 s, measured), and the logistic folds now fill that gap.
-    Each fit is the same single-threaded fit as before, so the AUCs are the same to the bit.
+    Each fit is the same single-threaded fit as before, so the AUCs are the same to the bit. At
+    load 6 (other jobs on both cores) the whole lookalike took the same time either way (12-14 s
+    wall, 11.6-12.8 s CPU, measured); the gap is only free on an idle machine.
     """
     inputs = {name: design.transform(x) for name, design in designs.items()}
     folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(x, y))
