@@ -28,7 +28,7 @@ from analysis.inputs.loading import load_table
 from analysis.inputs.schema import Feature, load_features
 from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
 from analysis.prepare.reduce import fit_reducer
-from analysis.profile.traits import trait_sums
+from analysis.profile.traits import regroup_sums, trait_sums
 from analysis.segment.kselect import select_k
 from analysis.segment.levels import fit_levels, group_count, type_count
 from analysis.segment.model import assign_segments
@@ -189,12 +189,12 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         for name, labels, group in (("population", pop_labels, pop_groups), ("customers", cust_labels, cust_groups)):
             pd.DataFrame({"segment": labels, "group": group}).to_parquet(folder / f"labels_{name}.parquet", index=False)
 
+    type_sums = trait_sums(pop.matrix.to_numpy(), pop_labels, int(pop_labels.max()) + 1)
     rows = RowWork(
         features, plan, reducer, selection, levels, TableFacts.of(pop), TableFacts.of(cust), prepared.checks,
         type_counts=(segment_counts(pop_labels, types), segment_counts(cust_labels, types)),
         group_counts=(segment_counts(pop_groups, groups), segment_counts(cust_groups, groups)),
-        type_sums=trait_sums(pop.matrix.to_numpy(), pop_labels, int(pop_labels.max()) + 1),
-        group_sums=trait_sums(pop.matrix.to_numpy(), pop_groups, int(pop_groups.max()) + 1),
+        type_sums=type_sums, group_sums=regroup_sums(type_sums, levels.type_group, int(pop_groups.max()) + 1),
         distinctness=spread, feature_bins=feature_bins(pop.matrix), fit_lookalike=lookalike,
         write_labels=write_labels, previous=previous, kept=kept, previous_model=previous_model, matched=matched,
         feature_counts=bin_counts(previous_bins, pop.matrix) if previous_bins is not None else None)

@@ -24,6 +24,7 @@ from analysis.constants import ALPHA, PSI_MAJOR, PSI_MODERATE
 PSI_FLOOR = 1e-4  # share given to an empty bin so the PSI stays finite
 DISCRETE_MAX = 20  # columns with at most this many distinct values are binned by value
 N_BINS = 10  # other columns: deciles of this run
+CODES_BELOW = 4096  # whole numbers 0..CODES_BELOW-1 are counted, not sorted, to find the distinct ones
 MIN_MISSING_CHANGE = 0.01  # a missing-share change must also be at least 1 point to be flagged
 MIN_OUT_OF_RANGE_CHANGE = 0.001  # out-of-range codes: 0.1 point
 MISSING_BIN = -1
@@ -112,9 +113,28 @@ def feature_bins(matrix: pd.DataFrame, rows: np.ndarray | None = None) -> pd.Dat
 
     Columns with few distinct values get one bin per value; others the deciles of this run.
     ``upper`` is the bin's inclusive upper edge (the last is +inf); bin -1 holds missing values.
+
+    The same table as ``bins_table`` of ``bin_edges`` and ``bin_counts_on`` (what a distributed
+    engine does), in one pass per column: for a column of codes (whole numbers, at most
+    ``DISCRETE_MAX`` of them: most columns) bin i holds exactly the i-th distinct value, so one
+    ``bincount`` gives both the edges and the counts, where the two steps cast the column to
+    float64 twice and search every value in the edges. 1.0-1.4 s of CPU instead of 3.4-3.5 on the
+    full-size population (891,211 x 119, measured).
     """
-    edges = bin_edges(matrix, rows)
-    return bins_table(edges, bin_counts_on(edges, matrix, rows))
+    edges, counts = {}, {}
+    for name in matrix.columns:
+        values = matrix[name].to_numpy()
+        values = values if rows is None else values[rows]
+        missing = np.isnan(values)
+        tally = _code_counts(values[~missing])
+        if tally is not None and np.count_nonzero(tally) <= DISCRETE_MAX:
+            distinct = np.flatnonzero(tally)
+            edges[name] = np.append(distinct[:-1].astype(np.float64), np.inf)
+            counts[name] = np.concatenate([[missing.sum()], tally[distinct]])
+        else:
+            edges[name] = bin_edges(matrix[[name]], rows)[name]
+            counts[name] = bin_counts_on({name: edges[name]}, matrix, rows)[name]
+    return bins_table(edges, counts)
 
 
 def bin_edges(matrix: pd.DataFrame, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -154,12 +174,18 @@ def _values(matrix: pd.DataFrame, name: str, rows: np.ndarray | None) -> np.ndar
     return values if rows is None else values[rows]
 
 
-def _distinct(known: np.ndarray, codes_below: int = 4096) -> np.ndarray:
-    """``np.unique(known)``; for whole numbers 0..codes_below-1 (codes, counts, flags: most columns)
+def _distinct(known: np.ndarray) -> np.ndarray:
+    """``np.unique(known)``; for whole numbers 0..CODES_BELOW-1 (codes, counts, flags: most columns)
     by counting instead of sorting, which made this the slowest part of writing the results."""
-    if known.size and 0 <= known.min() and known.max() < codes_below and np.array_equal(known, np.floor(known)):
-        return np.flatnonzero(np.bincount(known.astype(np.int64))).astype(known.dtype)
-    return np.unique(known)
+    tally = _code_counts(known)
+    return np.unique(known) if tally is None else np.flatnonzero(tally).astype(known.dtype)
+
+
+def _code_counts(known: np.ndarray) -> np.ndarray | None:
+    """Rows per value 0, 1, ... of known values that are all whole numbers 0..CODES_BELOW-1, else None."""
+    if known.size and 0 <= known.min() and known.max() < CODES_BELOW and np.array_equal(known, np.floor(known)):
+        return np.bincount(known.astype(np.int64))
+    return None
 
 
 def _bin_shares(values: np.ndarray, upper: np.ndarray, share: bool = True) -> np.ndarray:

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from analysis.compare.changes import (feature_bins, feature_psi, psi, psi_band, quality_drift, segment_psi,
-                                      segment_shifts)
+from analysis.compare.changes import (bin_counts_on, bin_edges, bins_table, feature_bins, feature_psi, psi, psi_band,
+                                      quality_drift, segment_psi, segment_shifts)
 
 
 def comparison(pop: list[int], cust: list[int]) -> pd.DataFrame:
@@ -75,3 +75,24 @@ def test_quality_drift_flags_real_changes_only():
     drift = quality_drift(before, after, rows, rows).set_index("feature")
     assert drift["missing_flag"].to_dict() == {"A": False, "B": True, "C": False}
     assert drift["out_of_range_flag"].to_dict() == {"A": False, "B": False, "C": True}
+
+
+def test_feature_bins_equal_the_two_step_edges_and_counts():
+    """The one-pass table (codes counted) equals what a distributed engine builds from
+    ``bin_edges`` and ``bin_counts_on``, for codes, flags, few non-whole values, deciles and
+    an empty column, on all rows and on a subset."""
+    rng = np.random.default_rng(3)
+    n = 5_000
+    matrix = pd.DataFrame({
+        "code": rng.integers(1, 10, n).astype(np.float32),
+        "flag": rng.integers(0, 2, n).astype(np.float32),
+        "halves": (rng.integers(0, 6, n) / 2).astype(np.float32),
+        "many_codes": rng.integers(0, 50, n).astype(np.float32),
+        "amount": rng.normal(size=n).astype(np.float32),
+        "empty": np.full(n, np.nan, dtype=np.float32),
+    })
+    matrix.loc[::4, "code"] = np.nan
+    for rows in (None, np.sort(rng.choice(n, 1_000, replace=False))):
+        edges = bin_edges(matrix, rows)
+        pd.testing.assert_frame_equal(feature_bins(matrix, rows), bins_table(edges, bin_counts_on(edges, matrix, rows)),
+                                      check_exact=True)

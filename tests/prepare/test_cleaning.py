@@ -230,3 +230,14 @@ def test_rare_levels_get_no_column():
 def test_long_tailed_counts_are_log_transformed(features):
     _, table = fit(features)
     assert column(table, "KBA13_ANZAHL_PKW")[:3] == pytest.approx([np.log1p(500), NAN, np.log1p(10)], nan_ok=True)
+
+
+def test_code_masks_match_isin_per_set_with_the_first_set_winning():
+    """Whole numbers in range hit the table; fractions, NaN, inf and numbers outside never do."""
+    numbers = np.array([-1, 0, 1, 2, 3, 9, 2.5, np.nan, np.inf, -np.inf, -2, 10, 0.0, 1e9], dtype=np.float32)
+    missing, valid = cleaning._code_masks(numbers, ("-1", "0", "9"), ("1", "2", "3", "9"))
+    np.testing.assert_array_equal(missing, np.isin(numbers, [-1, 0, 9]))
+    np.testing.assert_array_equal(valid, np.isin(numbers, [1, 2, 3]))  # 9 counts as missing only
+    np.testing.assert_array_equal(cleaning._is_code(numbers, ("2", "10")), np.isin(numbers, [2, 10]))
+    assert not cleaning._is_code(numbers, ()).any()
+    assert [m.any() for m in cleaning._code_masks(numbers, (), ("3",))] == [False, True]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.prepare.moments import group_sums, mean_std
+from analysis.prepare.moments import columns_group_sums, group_sums, mean_std
 
 
 def test_group_sums_ignore_missing_values():
@@ -26,3 +26,22 @@ def test_pooled_groups_equal_the_whole_column():
     mean, std = mean_std(group_sums(column, groups, 4).sum(axis=1))
     assert mean == pytest.approx(np.nanmean(column), abs=1e-6)
     assert std == pytest.approx(np.nanstd(column), abs=1e-6)
+
+
+def test_columns_group_sums_equal_group_sums_column_by_column():
+    """The shared-buffer version gives the per-column numbers to the bit, float32 or float64 columns."""
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 5, size=2_000)
+    columns = [rng.normal(size=2_000).astype(dtype) for dtype in (np.float32, np.float64, np.float32)]
+    columns[0][::3] = np.nan
+    columns[2][:] = np.nan  # nothing known
+    together = columns_group_sums(columns, groups, 6)  # group 5 has no rows
+    assert together.shape == (3, 6, 3)
+    for j, column in enumerate(columns):
+        missing = np.isnan(column)
+        x = np.where(missing, 0.0, column.astype(np.float64))
+        expected = np.stack([np.bincount(groups[~missing], minlength=6).astype(np.float64),
+                             np.bincount(groups, weights=x, minlength=6),
+                             np.bincount(groups, weights=x * x, minlength=6)])
+        np.testing.assert_array_equal(together[:, :, j], expected)
+        np.testing.assert_array_equal(group_sums(column, groups, 6), expected)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.profile.traits import top_traits, trait_table
+from analysis.profile.traits import regroup_sums, top_traits, trait_sums, trait_table
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -74,3 +74,28 @@ def test_set_aside_rows_count_in_the_reference_not_in_a_segment():
     # population mean 16/6, sd sqrt(50/6 - (16/6)^2) = 1.1055; segment 1 mean 2 -> d = -0.603
     assert traits.loc[(1, "AGE"), "population_mean"] == pytest.approx(16 / 6)
     assert traits.loc[(1, "AGE"), "effect"] == pytest.approx((2 - 16 / 6) / np.sqrt(50 / 6 - (16 / 6) ** 2))
+
+
+def test_group_sums_added_up_from_types_equal_sums_of_the_group_labels():
+    """Types 0, 2 -> group 0, types 1, 3 -> group 1; the set-aside rows (-1) stay their own group."""
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(3_000, 4)).astype(np.float32)
+    values[::5, 1] = np.nan
+    types = rng.integers(-1, 4, size=3_000)
+    type_group = np.array([0, 1, 0, 1])
+    groups = np.where(types >= 0, type_group[np.maximum(types, 0)], -1)
+    direct = trait_sums(values, groups, 2)
+    added = regroup_sums(trait_sums(values, types, 4), type_group, 2)
+    np.testing.assert_array_equal(added[0], direct[0])  # counts: exactly
+    np.testing.assert_allclose(added, direct, rtol=1e-12)
+    np.testing.assert_array_equal(added[:, 2], direct[:, 2])  # the set-aside group: the same rows, the same sums
+
+
+def test_regroup_sums_leaves_out_an_empty_type_of_a_group_past_k():
+    """With a kept model a type can be empty; its group may then be past the groups counted."""
+    values = np.array([[1.0], [2.0], [4.0]], dtype=np.float32)
+    types = np.array([0, 1, -1])
+    sums = trait_sums(values, types, 3)  # type 2 has no rows
+    added = regroup_sums(sums, np.array([0, 0, 1]), 1)
+    np.testing.assert_array_equal(added[:, 0, 0], [2, 3, 5])
+    np.testing.assert_array_equal(added[:, 1, 0], [1, 4, 16])  # set aside
