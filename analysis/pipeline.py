@@ -189,13 +189,14 @@ def _analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key
         for name, labels, group in (("population", pop_labels, pop_groups), ("customers", cust_labels, cust_groups)):
             pd.DataFrame({"segment": labels, "group": group}).to_parquet(folder / f"labels_{name}.parquet", index=False)
 
-    type_sums = trait_sums(pop.matrix.to_numpy(), pop_labels, int(pop_labels.max()) + 1)
-    rows = RowWork(
-        features, plan, reducer, selection, levels, TableFacts.of(pop), TableFacts.of(cust), prepared.checks,
-        type_counts=(segment_counts(pop_labels, types), segment_counts(cust_labels, types)),
-        group_counts=(segment_counts(pop_groups, groups), segment_counts(cust_groups, groups)),
-        type_sums=type_sums, group_sums=regroup_sums(type_sums, levels.type_group, int(pop_groups.max()) + 1),
-        distinctness=spread, feature_bins=feature_bins(pop.matrix), fit_lookalike=lookalike,
-        write_labels=write_labels, previous=previous, kept=kept, previous_model=previous_model, matched=matched,
-        feature_counts=bin_counts(previous_bins, pop.matrix) if previous_bins is not None else None)
+    with stages.stage("segment sums and feature bins"):
+        type_sums = trait_sums(pop.matrix.to_numpy(), pop_labels, int(pop_labels.max()) + 1)
+        rows = RowWork(
+            features, plan, reducer, selection, levels, TableFacts.of(pop), TableFacts.of(cust), prepared.checks,
+            type_counts=(segment_counts(pop_labels, types), segment_counts(cust_labels, types)),
+            group_counts=(segment_counts(pop_groups, groups), segment_counts(cust_groups, groups)),
+            type_sums=type_sums, group_sums=regroup_sums(type_sums, levels.type_group, int(pop_groups.max()) + 1),
+            distinctness=spread, feature_bins=feature_bins(pop.matrix), fit_lookalike=lookalike,
+            write_labels=write_labels, previous=previous, kept=kept, previous_model=previous_model, matched=matched,
+            feature_counts=bin_counts(previous_bins, pop.matrix) if previous_bins is not None else None)
     write_results(work, rows, inputs, settings, stages, key, fingerprints)
