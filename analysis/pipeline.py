@@ -24,7 +24,7 @@ from analysis.compare.changes import bin_counts, feature_bins
 from analysis.compare.shares import segment_counts
 from analysis.constants import RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
-from analysis.inputs.loading import load_table
+from analysis.inputs.loading import load_table, release_memory
 from analysis.inputs.schema import Feature, load_features
 from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
 from analysis.prepare.reduce import fit_reducer
@@ -132,6 +132,7 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
         del customers
         cust = apply_decoded(plan, decoded, quality)
         del decoded
+        release_memory()  # the raw and decoded tables' memory, before the scaled copy is made
     check_enough(plan, pop, analysis, inputs.population)
     return Prepared(features, plan, pop, cust, checks)
 

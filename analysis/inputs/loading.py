@@ -20,6 +20,8 @@ Categorical of normalised strings for text-coded features (CAMEO_*, OST_WEST_KZ)
 from __future__ import annotations
 
 import codecs
+import ctypes
+import ctypes.util
 import difflib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -192,9 +194,11 @@ def _convert_tables(tables: Iterator[pa.Table], path: Path, features: Sequence[F
     if rows == 0 and span is None:
         raise InputError("the file has a header but no data rows", path=path,
                          expected="one line per person after the header")
-    pa.default_memory_pool().release_unused()  # hand the parser's buffers back before cleaning starts
-    return _frame(columns, wanted, rows), pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas()
-                                                         for name, parts in kept.items()})
+    release_memory()  # the parser's buffers go back before the blocks are joined ...
+    frame = _frame(columns, wanted, rows)
+    extra = pd.DataFrame({name: pa.chunked_array(parts, pa.string()).to_pandas() for name, parts in kept.items()})
+    release_memory()  # ... and the converted blocks before cleaning starts
+    return frame, extra
 
 
 class _Reread(Exception):
@@ -228,6 +232,30 @@ def _next_range(fh) -> bytes:
     if text and not text.endswith(b"\n"):
         text += fh.readline()
     return text
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system: Arrow's pool and, on glibc, the C heap.
+
+    Parsing in 2 MiB blocks allocates many mid-sized buffers, which the allocators keep after
+    they are freed: without this a full-size run held about 300 MB more through cleaning
+    (measured after loading both files: 783 MB resident, 482 MB after releasing).
+    """
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (it has ``malloc_trim``), else None (macOS, musl, Windows)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
 
 
 def _groups(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:

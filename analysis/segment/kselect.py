@@ -217,7 +217,8 @@ def select_k(
             pool.shutdown(cancel_futures=True)
             raise
         say(f"silhouette on {len(evaluation):,} rows for {len(ks)} values of k")
-        silhouettes = _silhouettes(evaluation, [eval_labels[k] for k in ks], pool=pool)
+        # Half the usual block per thread: two blocks at once hold what one did (same bits).
+        silhouettes = _silhouettes(evaluation, [eval_labels[k] for k in ks], block=256, pool=pool)
     rows = [{"k": k, **rows[k]} for k in ks]
 
     curves = pd.DataFrame(rows).set_index("k")
