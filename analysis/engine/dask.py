@@ -586,7 +586,7 @@ def analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key:
     being written), removed when the run ends, whether it succeeded or failed.
     """
     with connect(settings, stages) as client, \
-            tempfile.TemporaryDirectory(prefix=f".{work.name}.scratch-", dir=work.parent) as scratch:
+            tempfile.TemporaryDirectory(prefix=f".{work.name.lstrip('.')}.scratch-", dir=work.parent) as scratch:
         write_results(work, row_work(client, inputs, settings, stages, Path(scratch)), inputs, settings, stages,
                       key, fingerprints)
 
