@@ -34,7 +34,7 @@ embedded synthetic dataset is used, so every command works on a fresh checkout.
     engine = "dask"             # "local" (default): one process; "dask": a Dask cluster
     scheduler = "tcp://host:8786"  # an existing Dask cluster; omit for a local one
     workers = 4                 # worker processes of the local cluster (default: one per core)
-    worker_memory = 3.0         # GB per local worker; beyond it a worker spills to disk (default: 80% of RAM / workers)
+    worker_memory = 3.0         # GB limit per local worker (default: 80% of RAM / workers)
 
 Relative paths in the file are resolved against the file's folder.
 """

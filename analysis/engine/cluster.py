@@ -4,9 +4,10 @@ With a scheduler address the run uses that cluster (its workers must see the inp
 for ``segments assign``, the output folder at the same paths). Without one it starts a
 ``LocalCluster`` of worker processes, one per core (or ``workers``), one thread each, each
 limited to ``worker_memory`` GB (default: an equal part of ``MEMORY_SHARE`` of the machine's
-memory), and shuts it down when the run ends, whether it succeeded or failed. A worker near its
-limit spills the partitions it holds to its local disk (Dask's spilling), which is what keeps a
-large run's memory bounded.
+memory), and shuts it down when the run ends, whether it succeeded or failed. The dask engine
+keeps its partitions in a scratch folder, not in the workers' memory, so a worker needs about one
+partition's worth at a time (~0.7 GB) and the limit is a guard (Dask restarts a worker past 95%
+of it), not what keeps a large run's memory bounded.
 """
 from __future__ import annotations
 

@@ -19,15 +19,25 @@ counts and small samples:
   matching), and a seeded sample of rows for the lookalike model; ``assemble.write_results``
   turns them into the same results folder as the local engine's.
 
-Between passes the workers keep the cleaned partitions and the float32 scores; a worker that
-reaches its memory limit spills them to its local disk (Dask's own spilling), so memory stays
-bounded whatever the file size. Duplicate rows are counted by hashing each row (as the local
-engine does) and grouping the hashes by value across partitions.
+Between passes nothing large stays in memory: partitions live in a scratch folder, and futures
+hold small handles (``Stored``) to them. The first pass reads and checks each span, writes its
+rows there (a pickle, read back ~30x faster than the CSV is parsed) and returns only its row
+hashes and cleaning counts; the second cleans each span's rows with the plan and writes the
+cleaned matrix as ``.npy`` (plus the scaler's moments, for the population); the scores are
+written there the same way. Every later pass reads the partitions it needs, one at a time per
+worker, so a worker holds about one partition (~0.7 GB at ``SPAN_BYTES``) whatever the file
+size, and Dask never has to spill (pickling gigabytes of partitions into its own spill files
+was slow and let memory jump past the workers' limits at 30 million rows). The scratch folder
+is made beside the results folder and removed when the run ends (workers of a remote cluster
+must see that path, as they see the input files); it needs about 0.8 KB per row (raw rows
+while cleaning, then the cleaned float32 matrix and scores). Duplicate rows are counted by
+hashing each row (as the local engine does) and grouping the hashes by value across partitions.
 """
 from __future__ import annotations
 
 import codecs
 import operator
+import tempfile
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -171,11 +181,62 @@ def _load(file: Layout, span: Span, features: list[Feature]) -> pd.DataFrame:
     return load_span(file.path, file.header, features, file.encoding, span)[0]
 
 
+# --- partitions in the scratch folder ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stored:
+    """A cleaned partition in the scratch folder: the matrix (column-major float32 ``.npy``), the
+    rows' set-aside flags and missing shares (``.npz``) and the matrix's column names.
+
+    Futures hold these small handles instead of the partitions, so a task reads its partition
+    from disk, works on it and lets it go; ``scores`` is where the partition's scores are written.
+    """
+
+    matrix: Path
+    rows: Path
+    columns: tuple[str, ...]
+
+    @property
+    def scores(self) -> Path:
+        return self.matrix.with_suffix(".scores.npy")
+
+    def set_aside(self) -> np.ndarray:
+        with np.load(self.rows) as rows:
+            return rows["set_aside"]
+
+    def load(self) -> CleanedTable:
+        """The partition as a ``CleanedTable`` (its quality and group means stay with the client's facts)."""
+        with np.load(self.rows) as rows:
+            set_aside, missing = rows["set_aside"], rows["missing"]
+        matrix = pd.DataFrame(np.load(self.matrix), columns=list(self.columns), copy=False)
+        return CleanedTable(matrix, set_aside, missing, pd.DataFrame(), pd.DataFrame())
+
+
+def _store(table: CleanedTable, folder: Path, name: str) -> Stored:
+    stored = Stored(folder / f"{name}.npy", folder / f"{name}.rows.npz", tuple(table.matrix.columns))
+    np.save(stored.matrix, table.matrix.to_numpy())  # the F-ordered block as it is, no copy
+    np.savez(stored.rows, set_aside=table.set_aside, missing=table.row_missing_share)
+    return stored
+
+
 # --- per-partition work -----------------------------------------------------------------------------
 
-def _count(raw: pd.DataFrame, features: list[Feature]) -> CleaningCounts:
-    decoded, quality = decode(raw, features)
-    return count_cleaning(decoded, quality, features)
+def _survey(file: Layout, span: Span, raw: Path, features: list[Feature], groups: int, count: bool) -> dict:
+    """The first pass over a span: read and check it, write its rows to ``raw`` (a pickle in the
+    scratch folder: reading it back is ~30 times faster than parsing the CSV again) and return its
+    row hashes in ``groups`` groups and (when a plan is to be fitted) its cleaning counts."""
+    rows = _load(file, span, features)
+    rows.to_pickle(raw)
+    hashes = _hash_groups(rows, groups)
+    if not count:
+        return {"hashes": hashes}
+    decoded, quality = decode(rows, features)
+    del rows
+    return {"hashes": hashes, "counts": count_cleaning(decoded, quality, features)}
+
+
+def _hash_group(survey: dict, group: int) -> np.ndarray:
+    return survey["hashes"][group]
 
 
 def _hash_groups(raw: pd.DataFrame, groups: int) -> list[np.ndarray]:
@@ -191,15 +252,19 @@ def _duplicates(*parts: np.ndarray) -> int:
     return int(len(values) - len(np.unique(values)))
 
 
-def _clean(raw: pd.DataFrame, plan: CleaningPlan) -> CleanedTable:
-    return apply_cleaning(plan, raw)
-
-
-def _cleaned_facts(table: CleanedTable) -> dict:
-    """What the client needs of a cleaned partition: sizes, quality counts, group sums."""
-    return {"rows": len(table.set_aside), "set_aside": int(table.set_aside.sum()),
-            "quality": table.quality[["blank", "coded_missing", "out_of_range"]],
-            "group_sums": table.group_sums}
+def _clean(raw: Path, plan: CleaningPlan, moments: bool) -> dict:
+    """The second pass over a span: clean the rows ``_survey`` wrote, store them in their place
+    (``Stored``) and return what the client needs: the handle, sizes, quality counts, group sums
+    and (for the population) the scaler's moments."""
+    table = apply_cleaning(plan, pd.read_pickle(raw))
+    raw.unlink()
+    out = {"stored": _store(table, raw.parent, raw.name.removesuffix(".raw.pkl")), "rows": len(table.set_aside),
+           "set_aside": int(table.set_aside.sum()),
+           "quality": table.quality[["blank", "coded_missing", "out_of_range"]],
+           "group_sums": table.group_sums}
+    if moments:
+        out["moments"] = _moments(table)
+    return out
 
 
 def _moments(table: CleanedTable) -> np.ndarray:
@@ -214,16 +279,21 @@ def _filled(table: CleanedTable, scaler: StandardScaler, imputer: SimpleImputer)
     return imputer.transform(scaler.transform(table.matrix.to_numpy(dtype=np.float32)[table.kept]))
 
 
-def _cross(table: CleanedTable, scaler: StandardScaler, imputer: SimpleImputer) -> tuple[int, np.ndarray, np.ndarray]:
+def _cross(part: Stored, scaler: StandardScaler, imputer: SimpleImputer) -> tuple[int, np.ndarray, np.ndarray]:
     """Rows, column sums and cross-products of the scaled, filled kept rows: the covariance's parts."""
-    x = _filled(table, scaler, imputer).astype(np.float64)
+    x = _filled(part.load(), scaler, imputer).astype(np.float64)
     return len(x), x.sum(axis=0), x.T @ x
 
 
-def _scores(table: CleanedTable, reducer: Reducer) -> np.ndarray:
+def _scores(part: Stored, reducer: Reducer) -> Path:
+    """The kept rows' float32 scores, written beside the partition (``Stored.scores``)."""
+    table = part.load()
     if not table.kept.any():
-        return np.empty((0, reducer.n_keep), dtype=np.float32)
-    return reducer.transform(table.matrix.to_numpy(), table.kept).astype(np.float32, copy=False)
+        scores = np.empty((0, reducer.n_keep), dtype=np.float32)
+    else:
+        scores = reducer.transform(table.matrix.to_numpy(), table.kept).astype(np.float32, copy=False)
+    np.save(part.scores, scores)
+    return part.scores
 
 
 def _nearest(scores: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,8 +309,9 @@ def _nearest(scores: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.nd
     return labels, dist
 
 
-def _centre_sums(scores: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _centre_sums(path: Path, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One Lloyd step's map: per-centre sums and counts of the rows nearest it, and their inertia."""
+    scores = np.load(path)
     k, d = centres.shape
     labels, dist = _nearest(scores, centres)
     sums = np.zeros((k, d))
@@ -248,50 +319,55 @@ def _centre_sums(scores: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, n
     return sums, np.bincount(labels, minlength=k), float(dist.sum())
 
 
-def _labels(table: CleanedTable, scores: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Type per row: -1 for set-aside rows, else the nearest centre."""
-    labels = np.full(len(table.set_aside), SET_ASIDE, dtype=np.int16)
-    labels[table.kept] = _nearest(scores, centres)[0]
+def _labels(part: Stored, scores: Path, centres: np.ndarray) -> np.ndarray:
+    """Type per row: -1 for set-aside rows, else the nearest centre (``scores``: the partition's)."""
+    set_aside = part.set_aside()
+    labels = np.full(len(set_aside), SET_ASIDE, dtype=np.int16)
+    labels[~set_aside] = _nearest(np.load(scores), centres)[0]
     return labels
 
 
-def _before(table: CleanedTable, model: Model) -> np.ndarray:
+def _before(part: Stored, model: Model) -> np.ndarray:
     """The previous model's types on this partition (-1: set aside by either run), as
     ``refresh.previous_types`` gives them when the cleaning plan is unchanged."""
+    table = part.load()
     before = model.assign(table).astype(np.int16)
     before[table.set_aside] = SET_ASIDE
     return before
 
 
-def _type_sums(scores: np.ndarray, table: CleanedTable, before: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _type_sums(part: Stored, scores: Path, before: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per previous type: the sum of this run's scores of its kept members, and their count."""
-    labels = before[table.kept]
+    scores = np.load(scores)
+    labels = before[~part.set_aside()]
     sums = np.zeros((n, scores.shape[1]))
     inside = labels >= 0
     np.add.at(sums, labels[inside], scores[inside].astype(np.float64))
     return sums, np.bincount(labels[inside], minlength=n)
 
 
-def _tally(table: CleanedTable, labels: np.ndarray, type_group: np.ndarray, edges: dict | None,
+def _tally(part: Stored, labels: np.ndarray, type_group: np.ndarray, edges: dict | None,
            previous_bins: pd.DataFrame | None, before: np.ndarray | None, previous_types: int) -> dict:
     """Everything the results need of one partition once its types are known; all of it adds up."""
     groups = _groups_of(labels, type_group)
     n_types, n_groups = len(type_group), int(type_group.max()) + 1
-    values = table.matrix.to_numpy()
     out = {"types": segment_counts(labels, list(range(n_types))),
            "groups": segment_counts(groups, list(range(n_groups)))}
-    if edges is not None:  # the population
+    if edges is not None:  # the population: its rows are read for the trait sums and bins
+        matrix = part.load().matrix
+        values = matrix.to_numpy()
         out.update(type_sums=trait_sums(values, labels, n_types), group_sums=trait_sums(values, groups, n_groups),
-                   bins=bin_counts_on(edges, table.matrix))
+                   bins=bin_counts_on(edges, matrix))
         if previous_bins is not None:
-            out["previous_bins"] = bin_counts(previous_bins, table.matrix)
+            out["previous_bins"] = bin_counts(previous_bins, matrix)
         if before is not None:
             out["cross"] = cross_table(before, labels, list(range(previous_types)), list(range(n_types))).to_numpy()
     return out
 
 
-def _rows(table: CleanedTable, positions: np.ndarray, labels: np.ndarray | None = None) -> dict:
+def _rows(part: Stored, positions: np.ndarray, labels: np.ndarray | None = None) -> dict:
     """Some rows of a cleaned partition: its matrix, set-aside flags and missing shares (and labels)."""
+    table = part.load()
     return {"matrix": table.matrix.iloc[positions], "set_aside": table.set_aside[positions],
             "missing": table.row_missing_share[positions],
             "labels": None if labels is None else labels[positions]}
@@ -301,8 +377,8 @@ def _groups_of(labels: np.ndarray, type_group: np.ndarray) -> np.ndarray:
     return np.append(type_group, SET_ASIDE).astype(np.int16)[np.where(labels >= 0, labels, len(type_group))]
 
 
-def _pick(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    return scores[positions]
+def _pick(path: Path, positions: np.ndarray) -> np.ndarray:
+    return np.load(path, mmap_mode="r")[positions]
 
 
 
@@ -310,16 +386,17 @@ def _pick(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Table:
-    """One input table on the cluster: its layout, cleaned partitions and what was counted of them."""
+    """One input table on the cluster: its layout, stored cleaned partitions and what was counted of them."""
 
     name: str
     file: Layout
-    cleaned: list  # futures of CleanedTable, one per span (spilled to disk by a worker at its memory limit)
+    cleaned: list[Stored]  # one per span, in the scratch folder
     sizes: list[int]  # rows per partition
     kept_sizes: list[int]  # rows per partition that are not set aside
     quality: pd.DataFrame
     group_sums: dict[str, np.ndarray]
     checks: dict
+    moments: np.ndarray | None  # the population's: count, sum and sum of squares per column of kept rows
 
     @property
     def rows(self) -> int:
@@ -334,25 +411,36 @@ class Table:
                           group_means(self.group_sums, self.set_aside))
 
 
-def _read(client, name: str, path: Path, features: list[Feature], stages: Stages) -> tuple[Layout, list, int]:
-    """Load a file's spans on the workers; returns its layout, the raw partitions and the duplicate count."""
+def _read(client, name: str, path: Path, features: list[Feature], stages: Stages, scratch: Path,
+          count: bool) -> tuple[Layout, list[Path], int, CleaningCounts | None]:
+    """The first pass over a file: its layout, its spans' rows in ``scratch``, its duplicate rows and
+    (when ``count``) its added cleaning counts. Every span is read and checked here, so a damaged
+    line fails this pass."""
     with stages.stage(f"load {name}"):
         file = layout(client, path, features)
-        raw = client.map(_load, [file] * len(file.spans), file.spans, features=features, pure=False)
-        groups = min(len(raw), HASH_GROUPS)
-        hashed = client.map(_hash_groups, raw, groups=groups)
-        dups = [client.submit(_duplicates, *[client.submit(operator.getitem, h, g) for h in hashed])
+        folder = scratch / name
+        folder.mkdir()
+        raws = [folder / f"part-{i:05d}.raw.pkl" for i in range(len(file.spans))]
+        groups = min(len(file.spans), HASH_GROUPS)
+        surveys = client.map(_survey, [file] * len(file.spans), file.spans, raws, features=features, groups=groups,
+                             count=count, pure=False)
+        dups = [client.submit(_duplicates, *[client.submit(_hash_group, s, g) for s in surveys])
                 for g in range(groups)]
         duplicates = int(sum(client.gather(dups)))
-        del hashed, dups
+        counts = None
+        if count:
+            parts = client.gather([client.submit(operator.getitem, s, "counts") for s in surveys])
+            counts = sum(parts[1:], parts[0])
+        del surveys, dups
     stages.say(f"{path.name}: {len(file.spans)} partitions")
-    return file, raw, duplicates
+    return file, raws, duplicates, counts
 
 
-def _finish_table(client, name: str, file: Layout, raw: list, duplicates: int, plan: CleaningPlan,
+def _finish_table(client, name: str, file: Layout, raws: list[Path], duplicates: int, plan: CleaningPlan,
                   stages: Stages) -> Table:
-    cleaned = client.map(_clean, raw, plan=plan)
-    facts = client.gather(client.map(_cleaned_facts, cleaned))
+    """The second pass over a file: each span's rows cleaned and stored in their place."""
+    population = name == "population"
+    facts = client.gather(client.map(_clean, raws, plan=plan, moments=population, pure=False))
     sizes = [f["rows"] for f in facts]
     quality = CleaningCounts(sum(sizes), reduce(operator.add, [f["quality"] for f in facts]), {}, (0, 0)).quality_table()
     sums = {key: sum(f["group_sums"][key] for f in facts) for key in facts[0]["group_sums"]}
@@ -360,28 +448,28 @@ def _finish_table(client, name: str, file: Layout, raw: list, duplicates: int, p
               "extra_columns": list(file.extra), "encoding": file.encoding}
     for note in read_notes(checks):
         stages.say(f"{file.path.name}: {note}")
-    return Table(name, file, cleaned, sizes, [f["rows"] - f["set_aside"] for f in facts], quality, sums, checks)
+    return Table(name, file, [f["stored"] for f in facts], sizes, [f["rows"] - f["set_aside"] for f in facts],
+                 quality, sums, checks, sum(f["moments"] for f in facts) if population else None)
 
 
-def prepare(client, inputs: Inputs, settings: Settings, stages: Stages,
+def prepare(client, inputs: Inputs, settings: Settings, stages: Stages, scratch: Path,
             plan: CleaningPlan | None = None) -> tuple[list[Feature], CleaningPlan, Table, Table]:
-    """Load, check and clean both files on the cluster; the plan is decided from the population's counts
-    (or is a kept model's)."""
+    """Load, check and clean both files on the cluster into ``scratch``; the plan is decided from the
+    population's counts (or is a kept model's)."""
     analysis = settings.analysis
     features = load_features(inputs.feature_summary)
-    pop_file, pop_raw, pop_dups = _read(client, "population", inputs.population, features, stages)
-    cust_file, cust_raw, cust_dups = _read(client, "customers", inputs.customers, features, stages)
+    fitted = plan is None
+    pop_file, pop_raws, pop_dups, counts = _read(client, "population", inputs.population, features, stages,
+                                                 scratch, count=fitted)
+    cust_file, cust_raws, cust_dups, _ = _read(client, "customers", inputs.customers, features, stages,
+                                               scratch, count=False)
     with stages.stage("clean"):
-        fitted = plan is None
         if fitted:
-            counts = client.gather(client.map(_count, pop_raw, features=features))
-            plan = plan_cleaning(sum(counts[1:], counts[0]), features, analysis)
-        pop = _finish_table(client, "population", pop_file, pop_raw, pop_dups, plan, stages)
-        del pop_raw
+            plan = plan_cleaning(counts, features, analysis)
+        pop = _finish_table(client, "population", pop_file, pop_raws, pop_dups, plan, stages)
         if fitted:
             note_set_aside(plan, pop.set_aside / max(pop.rows, 1))
-        cust = _finish_table(client, "customers", cust_file, cust_raw, cust_dups, plan, stages)
-        del cust_raw
+        cust = _finish_table(client, "customers", cust_file, cust_raws, cust_dups, plan, stages)
     check_columns(plan, analysis, inputs.population)
     check_rows(pop.rows - pop.set_aside, analysis, inputs.population)
     return features, plan, pop, cust
@@ -389,7 +477,7 @@ def prepare(client, inputs: Inputs, settings: Settings, stages: Stages,
 
 def fit_reducer(client, pop: Table, columns: tuple[str, ...], variance_target: float, seed: int) -> Reducer:
     """Scaler and PCA from per-partition sums, as ``prepare.reduce.fit_reducer`` fits them on all kept rows."""
-    count, total, squares = sum(client.gather(client.map(_moments, pop.cleaned)))
+    count, total, squares = pop.moments
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(count > 0, total / count, np.nan)
         var = np.where(count > 0, np.maximum(squares / count - mean ** 2, 0.0), np.nan)
@@ -439,13 +527,11 @@ def _draw(n: int, size: int, seed: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
 
 
-def search_sample(client, scores: list, sizes: list[int], seed: int) -> np.ndarray:
+def search_sample(client, scores: list[Path], sizes: list[int], seed: int) -> np.ndarray:
     """All kept rows' scores when they are at most ``SEARCH_SAMPLE``, else a seeded random sample of that many."""
     chosen = _draw(sum(sizes), SEARCH_SAMPLE, seed)
-    if chosen is None:
-        return np.concatenate(client.gather(scores))
-    picks = [client.submit(_pick, s, p) for s, p in zip(scores, _positions(chosen, sizes))]
-    return np.concatenate(client.gather(picks))
+    positions = [np.arange(n) for n in sizes] if chosen is None else _positions(chosen, sizes)
+    return np.concatenate(client.gather(client.map(_pick, scores, positions, pure=False)))
 
 
 def sample_rows(client, table: Table, size: int, seed: int, labels: list | None = None) -> tuple[CleanedTable, np.ndarray | None]:
@@ -461,7 +547,7 @@ def sample_rows(client, table: Table, size: int, seed: int, labels: list | None 
     return sample, (np.concatenate([p["labels"] for p in parts]) if labels else None)
 
 
-def lloyd(client, scores: list, start: np.ndarray, tolerance: float, say) -> tuple[np.ndarray, float, int]:
+def lloyd(client, scores: list[Path], start: np.ndarray, tolerance: float, say) -> tuple[np.ndarray, float, int]:
     """Lloyd iterations over all partitions from ``start``: centres, inertia and iterations."""
     centres = start.astype(np.float64)
     iteration = 0
@@ -494,25 +580,34 @@ def _stream_labels(labels: list, type_group: np.ndarray, path: Path) -> None:
 
 
 def analyse(inputs: Inputs, settings: Settings, stages: Stages, work: Path, key: str, fingerprints: dict) -> None:
-    """The analysis of ``pipeline._analyse`` on a Dask cluster, writing the same results folder."""
-    with connect(settings, stages) as client:
-        write_results(work, row_work(client, inputs, settings, stages), inputs, settings, stages, key, fingerprints)
+    """The analysis of ``pipeline._analyse`` on a Dask cluster, writing the same results folder.
+
+    The cleaned partitions and scores go to a scratch folder beside ``work`` (the results folder
+    being written), removed when the run ends, whether it succeeded or failed.
+    """
+    with connect(settings, stages) as client, \
+            tempfile.TemporaryDirectory(prefix=f".{work.name.lstrip('.')}.scratch-", dir=work.parent) as scratch:
+        write_results(work, row_work(client, inputs, settings, stages, Path(scratch)), inputs, settings, stages,
+                      key, fingerprints)
 
 
 def _summed(client, futures: list, key: str):
     return sum(client.gather([client.submit(operator.getitem, f, key) for f in futures]))
 
 
-def row_work(client, inputs: Inputs, settings: Settings, stages: Stages) -> RowWork:
-    """``pipeline._analyse``'s row-level work, per partition; what ``write_results`` needs."""
+def row_work(client, inputs: Inputs, settings: Settings, stages: Stages, scratch: Path) -> RowWork:
+    """``pipeline._analyse``'s row-level work, per partition; what ``write_results`` needs.
+
+    ``scratch`` holds the stored partitions; the returned callables read it, so it must outlive them.
+    """
     analysis = settings.analysis
     previous = refresh.load_previous(settings.results)
     kept = refresh.kept_model(settings.keep_model, previous)  # None: fit a new model
-    features, plan, pop, cust = prepare(client, inputs, settings, stages, plan=kept.plan if kept else None)
+    features, plan, pop, cust = prepare(client, inputs, settings, stages, scratch, plan=kept.plan if kept else None)
     columns = tuple(c.name for c in plan.columns)
     with stages.stage("scale, fill missing, PCA"):
         reducer = kept.reducer if kept else fit_reducer(client, pop, columns, analysis.variance_target, analysis.seed)
-        scores = client.map(_scores, pop.cleaned, reducer=reducer)
+        scores = client.gather(client.map(_scores, pop.cleaned, reducer=reducer))  # the files' paths
     forced_groups = analysis.groups if analysis.groups is not None else analysis.k
     with stages.stage("choose k"):
         sample = search_sample(client, scores, pop.kept_sizes, analysis.seed)
@@ -534,12 +629,12 @@ def row_work(client, inputs: Inputs, settings: Settings, stages: Stages) -> RowW
             levels = _fit_levels(client, scores, pop, sample, before, previous_model, selection.k, forced_groups,
                                  analysis, reducer, engine, stages)
         centres = levels.kmeans.cluster_centers_
-        pop_labels = client.map(_labels, pop.cleaned, scores, centres=centres)
+        pop_labels = client.map(_labels, pop.cleaned, scores, centres=centres, pure=False)
         sample_types = _nearest(sample, centres)[0]
         spread = distinctness(sample, sample_types, levels, analysis.seed)
         del scores
         cust_scores = client.map(_scores, cust.cleaned, reducer=reducer)
-        cust_labels = client.map(_labels, cust.cleaned, cust_scores, centres=centres)
+        cust_labels = client.map(_labels, cust.cleaned, cust_scores, centres=centres, pure=False)
         del cust_scores
     with stages.stage("count per type and group"):
         bin_rows, _ = sample_rows(client, pop, BIN_SAMPLE, analysis.seed)
@@ -595,7 +690,7 @@ def _fit_levels(client, scores: list, pop: Table, sample: np.ndarray, before: li
     start = None
     if before is not None and analysis.types is None:
         n = previous_model.levels.n_types
-        parts = client.gather([client.submit(_type_sums, s, c, b, n) for s, c, b in zip(scores, pop.cleaned, before)])
+        parts = client.gather([client.submit(_type_sums, c, s, b, n) for s, c, b in zip(scores, pop.cleaned, before)])
         sums, counts = sum(p[0] for p in parts), sum(p[1] for p in parts)
         present = [t for t in range(n) if counts[t] > 0]
         if len(present) >= 3:

@@ -104,6 +104,11 @@ def test_same_plan_k_types_groups_labels_and_indexes(small_results, dask_results
     assert (dask_results / "model.joblib").is_file()
 
 
+def test_the_scratch_folder_is_removed_after_a_run(dask_results):
+    assert (dask_results / RESULTS_FILE).is_file()
+    assert not [p.name for p in dask_results.parent.iterdir() if "scratch" in p.name]
+
+
 def test_the_lookalike_score_is_close(small_results, dask_results, small_data, tmp_path):
     """Tables this small are gathered whole, so both engines draw the same 10,000 rows per table;
     the models then differ only through the scaler and PCA, which the dask engine builds from sums
@@ -206,6 +211,7 @@ def test_the_local_cluster_is_shut_down_when_a_run_fails(small_settings, small_d
     assert failure.line == 9_000 and failure.column == "FINANZTYP"
     assert len(started) == 1 and started[0].status == distributed.core.Status.closed
     assert not (tmp_path / "out").exists()  # nothing half-written
+    assert not [p.name for p in tmp_path.iterdir() if "scratch" in p.name]  # the partitions' folder is gone
 
 
 def test_an_unreachable_scheduler_is_an_input_error(small_settings, tmp_path):
