@@ -55,7 +55,7 @@ slowed 8-fold whenever another process took a core. One-thread fits are also bit
 however many run at once. All fits of all k are queued at once, and each k
 is scored on the calling thread while the workers fit the next, and the silhouette blocks are
 shared among the workers, so both cores stay busy to the end (the same bits as fitting and
-scoring one k at a time). The full-batch fit in :func:`fit_final` uses at most two OpenMP
+scoring one k at a time; at the real size 17.5 s -> 13.5-14.4 s on a quiet machine, 27 CPU s both). The full-batch fit in :func:`fit_final` uses at most two OpenMP
 threads: scikit-learn adds per-thread partial sums in whatever order threads finish, and with
 two addends (0 + a + b) the order cannot change the result. Same inputs, same machine: same bits.
 """
