@@ -245,7 +245,7 @@ def k_curves(results: Results) -> Figure:
         stability.plot(curves["k"], curves["stability_min"], linestyle=":", color=NEUTRAL, label="Worst")
         stability.axhline(STABLE_ARI, color="#b00020", linestyle="--", linewidth=1,
                           label=f"Reproducible ({STABLE_ARI:.2f})")
-        stability.set_title("Stability across refits")
+        stability.set_title("Stability near the elbow")
         stability.set_ylim(min(0.0, curves["stability_min"].min()), 1.02)
         stability.legend(loc="lower left")
         for ax in axes:

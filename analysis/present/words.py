@@ -341,9 +341,14 @@ def k_table(results: Results) -> str:
     curves = results.table("k_curves")
     rows = [{"k": f"{int(r.k)}{' (chosen)' if int(r.k) == chosen else ''}",
              "Inertia": number(r.inertia), "Silhouette": f"{r.silhouette:.3f}",
-             "Stability (mean)": f"{r.stability_mean:.3f}", "Stability (min)": f"{r.stability_min:.3f}",
+             "Stability (mean)": _ari(r.stability_mean), "Stability (min)": _ari(r.stability_min),
              "Smallest segment": percent(r.smallest_share)} for r in curves.itertuples()]
     return markdown_table(pd.DataFrame(rows), "lrrrrr")
+
+
+def _ari(value: float | None) -> str:
+    """0.990; '–' where stability was not measured (k's the rule cannot pick)."""
+    return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 
 def verdict_lists(results: Results) -> str:

@@ -15,7 +15,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from analysis.segment.kselect import (BETTER_SEPARATED, ELBOW_KEPT, ELBOW_UNREPRODUCIBLE, ELBOW_UNSTABLE, FORCED,
+from analysis.segment import kselect
+from analysis.segment.kselect import (BETTER_SEPARATED, ELBOW_KEPT, ELBOW_UNREPRODUCIBLE, ELBOW_UNSTABLE, FORCED, WINDOW,
                                       KSelection, _apply_rule, _elbow_gaps, _silhouettes, fit_final, select_k)
 
 CURVE_COLUMNS = ["inertia", "silhouette", "stability_mean", "stability_min", "elbow_gap",
@@ -50,15 +51,16 @@ def test_picks_four_on_four_blobs() -> None:
     assert selection.elbow_k == 4
 
 
-def test_curves_one_finite_row_per_k_and_inertia_falls(six_selection: KSelection) -> None:
+def test_curves_one_row_per_k_and_inertia_falls(six_selection: KSelection) -> None:
     curves = six_selection.curves
     assert curves.index.name == "k"
     assert curves.index.tolist() == list(range(2, 16))
     assert curves.columns.tolist() == CURVE_COLUMNS
-    numbers = curves.drop(columns="reproducible").to_numpy(dtype=float)
+    numbers = curves[["inertia", "silhouette", "elbow_gap", "smallest_share"]].to_numpy(dtype=float)
     assert np.isfinite(numbers).all()
     assert (np.diff(curves["inertia"].to_numpy()) < 0).all()
-    assert (curves["stability_min"] <= curves["stability_mean"]).all()
+    measured = curves["stability_mean"].notna()
+    assert (curves["stability_min"][measured] <= curves["stability_mean"][measured]).all()
     assert curves["silhouette"].between(-1, 1).all()
     assert curves["elbow_gap"].idxmax() == 6
     assert curves.loc[2, "elbow_gap"] == 0.0 and curves.loc[15, "elbow_gap"] == 0.0
@@ -73,12 +75,38 @@ def test_stability_and_silhouette_peak_at_true_k(six_selection: KSelection) -> N
     assert curves.loc[6, "smallest_share"] == pytest.approx(1 / 6)
 
 
+def test_stability_measured_only_where_the_rule_reads_it(six_selection: KSelection) -> None:
+    """Within WINDOW of the elbow (6): k = 4..8; nowhere else, where it reads as not reproducible."""
+    curves = six_selection.curves
+    near = [k for k in curves.index if abs(k - six_selection.elbow_k) <= WINDOW]
+    assert near == [4, 5, 6, 7, 8]
+    assert curves.loc[near, ["stability_mean", "stability_min"]].notna().all().all()
+    far = curves.drop(index=near)
+    assert far[["stability_mean", "stability_min"]].isna().all().all()
+    assert not far["reproducible"].any()
+    assert all(record["stability_mean"] is None for record in six_selection.to_dict()["curves"]
+               if record["k"] not in near)
+
+
+def test_only_the_ks_near_the_elbow_are_refitted(six: np.ndarray, monkeypatch) -> None:
+    """One refit per k, n_boot - 1 more for each k within WINDOW of the elbow and the forced k."""
+    fitted = []
+    real = kselect._fit_one
+    monkeypatch.setattr(kselect, "_fit_one", lambda job: fitted.append(job[1]) or real(job))
+    select_k(six, seed=0, n_boot=3, forced_k=12)
+    counts = pd.Series(fitted).value_counts().sort_index()
+    expected = {k: 3 if abs(k - 6) <= WINDOW or k == 12 else 1 for k in range(2, 16)}
+    assert counts.to_dict() == expected
+
+
 def test_forced_k_keeps_the_curves(six: np.ndarray, six_selection: KSelection) -> None:
     forced = select_k(six, seed=0, forced_k=9)
     assert forced.k == 9
     assert forced.reason == FORCED
     assert forced.elbow_k == 6
-    pd.testing.assert_frame_equal(forced.curves, six_selection.curves)
+    # k = 9 is outside the elbow's window, so only the forced run measures its stability.
+    assert forced.curves.loc[9, "stability_mean"] > 0 and np.isnan(six_selection.curves.loc[9, "stability_mean"])
+    pd.testing.assert_frame_equal(forced.curves.drop(index=9), six_selection.curves.drop(index=9))
 
 
 def test_forced_k_outside_the_range_gets_a_row(six: np.ndarray) -> None:
@@ -122,12 +150,15 @@ def test_k_in_range_on_structureless_noise() -> None:
 
 def test_progress_once_per_k_plus_stages(six: np.ndarray) -> None:
     messages: list[str] = []
-    select_k(six, k_range=range(2, 6), seed=0, n_boot=2, progress=messages.append)
-    assert len(messages) == 7
-    assert messages[0].startswith("choose k: 4 values of k, 2 fits each")
-    assert [m.split(":")[0] for m in messages[1:5]] == ["k = 2", "k = 3", "k = 4", "k = 5"]
-    assert messages[5].startswith("silhouette on 900 rows")
-    assert messages[6].startswith("chose k = ")
+    select_k(six, k_range=range(2, 9), seed=0, n_boot=2, progress=messages.append)
+    # the elbow is 6: stability is measured for k = 4..8
+    assert len(messages) == 1 + 7 + 1 + 5 + 1
+    assert messages[0].startswith("choose k: 7 values of k, one fit each")
+    assert [m.split(":")[0] for m in messages[1:8]] == [f"k = {k}" for k in range(2, 9)]
+    assert messages[8].startswith("silhouette on 900 rows")
+    assert [m.split(":")[0] for m in messages[9:14]] == [f"k = {k}" for k in range(4, 9)]
+    assert all("stability" in m for m in messages[9:14])
+    assert messages[14].startswith("chose k = ")
 
 
 def test_rule_and_to_dict_are_plain_json(six: np.ndarray, six_selection: KSelection) -> None:
