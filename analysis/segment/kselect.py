@@ -215,9 +215,10 @@ def select_k(
     rows, eval_labels = {}, {}
     with ThreadPoolExecutor(max_workers=FIT_WORKERS) as pool:
         try:
-            # First refit of every k, all queued at once; each k is scored here while the pool
-            # fits the next: its inertia over all rows, size and evaluation-set labels.
-            first = {k: pool.submit(_fit_one, (resamples[0], k, BOOT_N_INIT, fit_seeds[0])) for k in ks}
+            # First refit of every k, all queued at once, the largest (slowest) k first so that
+            # no long fit runs alone at the end; each k is scored here while the pool fits the
+            # next: its inertia over all rows, size and evaluation-set labels.
+            first = {k: pool.submit(_fit_one, (resamples[0], k, BOOT_N_INIT, fit_seeds[0])) for k in ks[::-1]}
             centres = {}
             for k, future in first.items():
                 centres[k] = [future.result()[0]]
@@ -228,7 +229,7 @@ def select_k(
             # get the other refits.
             near = [k for k in ks if abs(k - elbow) <= WINDOW or k == forced_k]
             more = {k: [pool.submit(_fit_one, (r, k, BOOT_N_INIT, s))
-                        for r, s in zip(resamples[1:], fit_seeds[1:])] for k in near}
+                        for r, s in zip(resamples[1:], fit_seeds[1:])] for k in near[::-1]}
             say(f"silhouette on {len(evaluation):,} rows for {len(ks)} values of k")
             # Half the usual block per thread: two blocks at once hold what one did (same bits).
             silhouettes = _silhouettes(evaluation, [eval_labels[k] for k in ks], block=256, pool=pool)
