@@ -8,9 +8,10 @@ counts and small samples:
 - *cleaning*: each partition counts missing codes, one-hot levels and the youth-movement
   agreement (``cleaning.count_cleaning``); the counts are added and the plan decided from them
   (``plan_cleaning``), then applied per partition (``apply_cleaning``);
-- *scaling and PCA*: counts, sums and sums of squares of the known values give the scaler;
-  sums and the cross-product matrix of the scaled, filled rows give the covariance, whose
-  eigen-decomposition is done on the client, as scikit-learn's ``covariance_eigh`` solver does;
+- *scaling and PCA*: each partition's counts, means and squared deviations of the known values,
+  pooled, give the scaler; sums and the cross-product matrix of the scaled, filled rows give
+  the covariance, whose eigen-decomposition is done on the client (``prepare.reduce``: the local
+  engine builds both from its row blocks with the same code);
 - *choosing k, types and groups*: ``select_k`` and ``fit_levels`` on a seeded sample of at most
   ``SEARCH_SAMPLE`` kept rows; then Lloyd iterations over all rows from the sample's type centres,
   each a map of per-partition centre sums and a reduce on the client;
@@ -46,10 +47,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sklearn.decomposition import PCA
-from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.extmath import svd_flip
 
 from analysis import refresh
 from analysis.assemble import RowWork, TableFacts, check_columns, check_rows, distinctness, write_results
@@ -62,7 +60,8 @@ from analysis.inputs.loading import Span, load_span, read_head, read_header, rea
 from analysis.inputs.schema import Feature, load_features
 from analysis.prepare.cleaning import (CleanedTable, CleaningCounts, CleaningPlan, apply_cleaning,
                                        count_cleaning, decode, group_means, note_set_aside, plan_cleaning)
-from analysis.prepare.reduce import Reducer, assemble_reducer
+from analysis.prepare.reduce import (Cross, Moments, Reducer, assemble_reducer, cross_of, moments_of, pca_from_cross,
+                                     scaler_from_moments, zero_fill)
 from analysis.profile.traits import trait_sums
 from analysis.segment.kselect import select_k
 from analysis.segment.levels import Levels, fit_levels, group_count, type_count
@@ -267,22 +266,15 @@ def _clean(raw: Path, plan: CleaningPlan, moments: bool) -> dict:
     return out
 
 
-def _moments(table: CleanedTable) -> np.ndarray:
-    """Count, sum and sum of squares of the known values of every column over kept rows (float64)."""
-    x = table.matrix.to_numpy()[table.kept].astype(np.float64)
-    known = ~np.isnan(x)
-    x[~known] = 0.0
-    return np.stack([known.sum(axis=0), x.sum(axis=0), (x * x).sum(axis=0)])
+def _moments(table: CleanedTable) -> Moments:
+    """The scaler's moments of the known values of every column over kept rows."""
+    return moments_of(table.matrix, table.kept)
 
 
-def _filled(table: CleanedTable, scaler: StandardScaler, imputer: SimpleImputer) -> np.ndarray:
-    return imputer.transform(scaler.transform(table.matrix.to_numpy(dtype=np.float32)[table.kept]))
-
-
-def _cross(part: Stored, scaler: StandardScaler, imputer: SimpleImputer) -> tuple[int, np.ndarray, np.ndarray]:
+def _cross(part: Stored, scaler: StandardScaler) -> Cross:
     """Rows, column sums and cross-products of the scaled, filled kept rows: the covariance's parts."""
-    x = _filled(part.load(), scaler, imputer).astype(np.float64)
-    return len(x), x.sum(axis=0), x.T @ x
+    table = part.load()
+    return cross_of(table.matrix, table.kept, scaler)
 
 
 def _scores(part: Stored, reducer: Reducer) -> Path:
@@ -396,7 +388,7 @@ class Table:
     quality: pd.DataFrame
     group_sums: dict[str, np.ndarray]
     checks: dict
-    moments: np.ndarray | None  # the population's: count, sum and sum of squares per column of kept rows
+    moments: Moments | None  # the population's: the scaler's moments of the kept rows
 
     @property
     def rows(self) -> int:
@@ -449,7 +441,7 @@ def _finish_table(client, name: str, file: Layout, raws: list[Path], duplicates:
     for note in read_notes(checks):
         stages.say(f"{file.path.name}: {note}")
     return Table(name, file, [f["stored"] for f in facts], sizes, [f["rows"] - f["set_aside"] for f in facts],
-                 quality, sums, checks, sum(f["moments"] for f in facts) if population else None)
+                 quality, sums, checks, reduce(operator.add, [f["moments"] for f in facts]) if population else None)
 
 
 def prepare(client, inputs: Inputs, settings: Settings, stages: Stages, scratch: Path,
@@ -476,42 +468,10 @@ def prepare(client, inputs: Inputs, settings: Settings, stages: Stages, scratch:
 
 
 def fit_reducer(client, pop: Table, columns: tuple[str, ...], variance_target: float, seed: int) -> Reducer:
-    """Scaler and PCA from per-partition sums, as ``prepare.reduce.fit_reducer`` fits them on all kept rows."""
-    count, total, squares = pop.moments
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = np.where(count > 0, total / count, np.nan)
-        var = np.where(count > 0, np.maximum(squares / count - mean ** 2, 0.0), np.nan)
-    scaler = StandardScaler(copy=False)
-    scaler.mean_, scaler.var_, scaler.n_samples_seen_ = mean, var, count.astype(np.int64)
-    # StandardScaler's rule: a (numerically) constant column keeps scale 1
-    eps = np.finfo(np.float64).eps
-    constant = np.nan_to_num(var) <= count * eps * np.nan_to_num(var) + (count * np.nan_to_num(mean) * eps) ** 2
-    scaler.scale_ = np.where(constant, 1.0, np.sqrt(np.nan_to_num(var)))
-    scaler.n_features_in_ = len(columns)
-    imputer = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True, copy=False)
-    imputer.fit(np.zeros((1, len(columns)), dtype=np.float32))
-    parts = client.gather(client.map(_cross, pop.cleaned, scaler=scaler, imputer=imputer))
-    n = sum(p[0] for p in parts)
-    centre = sum(p[1] for p in parts) / n
-    cov = (sum(p[2] for p in parts) - n * np.outer(centre, centre)) / (n - 1)
-    return assemble_reducer(scaler, imputer, _pca(cov, centre, n, seed), variance_target, columns)
-
-
-def _pca(cov: np.ndarray, centre: np.ndarray, n: int, seed: int) -> PCA:
-    """A fitted PCA (all components) from the covariance, as scikit-learn's ``covariance_eigh`` solver does."""
-    values, vectors = np.linalg.eigh(cov)
-    values, vt = np.maximum(values[::-1], 0.0), vectors[:, ::-1].T
-    _, vt = svd_flip(None, vt, u_based_decision=False)
-    pca = PCA(svd_solver="covariance_eigh", random_state=seed, copy=False)
-    p = len(centre)
-    pca.n_features_in_, pca.n_samples_, pca.n_components_ = p, n, p
-    # float32 like a PCA fitted on the float32 matrix, so scores (and the model's predict) are float32
-    pca.mean_, pca.components_ = centre.astype(np.float32), vt.astype(np.float32)
-    pca.explained_variance_ = values.astype(np.float32)
-    pca.explained_variance_ratio_ = (values / values.sum()).astype(np.float32)
-    pca.singular_values_ = np.sqrt(values * (n - 1)).astype(np.float32)
-    pca.noise_variance_ = 0.0
-    return pca
+    """Scaler and PCA from per-partition sums, as ``prepare.reduce.fit_reducer`` fits them from row blocks."""
+    scaler = scaler_from_moments(pop.moments)
+    cross = reduce(operator.add, client.gather(client.map(_cross, pop.cleaned, scaler=scaler)))
+    return assemble_reducer(scaler, zero_fill(len(columns)), pca_from_cross(cross, seed), variance_target, columns)
 
 
 def _positions(chosen: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
