@@ -26,7 +26,7 @@ from analysis.constants import RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table, release_memory
 from analysis.inputs.schema import Feature, load_features
-from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
+from analysis.prepare.cleaning import WORKERS, CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
 from analysis.prepare.reduce import fit_reducer
 from analysis.profile.traits import regroup_sums, trait_sums
 from analysis.segment.kselect import select_k
@@ -121,16 +121,16 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
     with stages.stage("clean"):  # each raw table is released as soon as it is decoded
-        decoded, quality = decode(population.data, plan.features if plan else features)
+        decoded, quality = decode(population.data, plan.features if plan else features, WORKERS)
         del population
         if plan is None:
-            plan, pop = fit_decoded(decoded, quality, features, analysis)
+            plan, pop = fit_decoded(decoded, quality, features, analysis, WORKERS)
         else:
-            pop = apply_decoded(plan, decoded, quality)
+            pop = apply_decoded(plan, decoded, quality, WORKERS)
         del decoded
-        decoded, quality = decode(customers.data, plan.features)
+        decoded, quality = decode(customers.data, plan.features, WORKERS)
         del customers
-        cust = apply_decoded(plan, decoded, quality)
+        cust = apply_decoded(plan, decoded, quality, WORKERS)
         del decoded
         release_memory()  # the raw and decoded tables' memory, before the scaled copy is made
     check_enough(plan, pop, analysis, inputs.population)
