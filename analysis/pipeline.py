@@ -37,7 +37,7 @@ from analysis.shell.history import carry_history
 from analysis.shell.lock import claim_folder
 from analysis.shell.progress import Stages
 from analysis.shell.sources import Inputs, resolve_inputs
-from analysis.shell.store import atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint, file_stats
+from analysis.shell.store import atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprints, file_stats
 from analysis.target.lookalike import Lookalike, fit_lookalike
 
 
@@ -46,7 +46,7 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     inputs = resolve_inputs(settings, stages)
     stats = file_stats(inputs.paths())  # before hashing: a change while hashing is caught too
     with stages.stage("fingerprint inputs"):
-        fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
+        fingerprints = file_fingerprints(inputs.paths())
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
         # keep_model too: results scored by a kept model must not answer a request for a refit.
