@@ -99,7 +99,9 @@ def row_hashes(data: pd.DataFrame, workers: int = 1) -> np.ndarray:
 
     A row's hash depends on its values only, so hashing blocks of ``HASH_ROWS`` rows gives the
     same numbers as hashing the whole table, with temporaries that stay in the CPU cache; the
-    blocks are shared by ``workers`` threads (numpy's arithmetic in the hash releases the GIL).
+    blocks are shared by ``workers`` threads (numpy's arithmetic in the hash releases the GIL;
+    nothing here uses BLAS or OpenMP threads). Both full-size tables: 0.96-1.10 s in one call,
+    0.85-0.91 s in blocks on one thread, 0.50-0.67 s on two (CPU 0.8-1.0 s; load 2.0).
     """
     out = np.empty(len(data), dtype=np.uint64)
 

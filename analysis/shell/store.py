@@ -54,7 +54,10 @@ def file_fingerprints(paths: dict[str, Path], workers: int | None = None) -> dic
     One BLAKE2b stream cannot be split without changing the hash (and with it every stored
     history and cache key), but hashlib releases the GIL while it hashes a block, so the
     customers file is hashed on a second core while the population file is (``workers``
-    threads, default one per core).
+    threads, default one per core). Both full-size files (236 + 47 MB, in the page cache):
+    0.67-0.69 s one after the other, 0.48-0.53 s side by side (load 3.0). Where a run shows more
+    wall time than CPU time for this stage, the process was waiting for a core (involuntary
+    context switches), not for the disk (no major page faults); the code hash takes 9 ms.
     """
     workers = min(workers or cores(), len(paths))
     if workers <= 1:
