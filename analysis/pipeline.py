@@ -27,7 +27,7 @@ from analysis.constants import RESULTS_FILE, SET_ASIDE
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table, release_memory
 from analysis.inputs.schema import Feature, load_features
-from analysis.prepare.cleaning import CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
+from analysis.prepare.cleaning import WORKERS, CleanedTable, CleaningPlan, apply_decoded, decode, fit_decoded
 from analysis.prepare.reduce import fit_reducer
 from analysis.profile.traits import regroup_sums, trait_sums
 from analysis.segment.kselect import select_k
@@ -38,7 +38,7 @@ from analysis.shell.history import carry_history
 from analysis.shell.lock import claim_folder
 from analysis.shell.progress import Stages
 from analysis.shell.sources import Inputs, resolve_inputs
-from analysis.shell.store import atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprint, file_stats
+from analysis.shell.store import atomic_folder, cache_key, check_unchanged, code_fingerprint, file_fingerprints, file_stats
 from analysis.target.lookalike import Lookalike, fit_lookalike
 
 
@@ -47,7 +47,7 @@ def run(settings: Settings, stages: Stages, force: bool = False) -> Path:
     inputs = resolve_inputs(settings, stages)
     stats = file_stats(inputs.paths())  # before hashing: a change while hashing is caught too
     with stages.stage("fingerprint inputs"):
-        fingerprints = {role: file_fingerprint(path) for role, path in inputs.paths().items()}
+        fingerprints = file_fingerprints(inputs.paths())
         # Content, not location: moving the same files elsewhere reuses the results.
         contents = {role: {k: v for k, v in fp.items() if k != "path"} for role, fp in fingerprints.items()}
         # keep_model too: results scored by a kept model must not answer a request for a refit.
@@ -122,16 +122,16 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
         for note in table.notes():
             stages.say(f"{table.path.name}: {note}")
     with stages.stage("clean"):  # each raw table is released as soon as it is decoded
-        decoded, quality = decode(population.data, plan.features if plan else features)
+        decoded, quality = decode(population.data, plan.features if plan else features, WORKERS)
         del population
         if plan is None:
-            plan, pop = fit_decoded(decoded, quality, features, analysis)
+            plan, pop = fit_decoded(decoded, quality, features, analysis, WORKERS)
         else:
-            pop = apply_decoded(plan, decoded, quality)
+            pop = apply_decoded(plan, decoded, quality, WORKERS)
         del decoded
-        decoded, quality = decode(customers.data, plan.features)
+        decoded, quality = decode(customers.data, plan.features, WORKERS)
         del customers
-        cust = apply_decoded(plan, decoded, quality)
+        cust = apply_decoded(plan, decoded, quality, WORKERS)
         del decoded
         release_memory()  # the raw and decoded tables' memory, before the scaled copy is made
     check_enough(plan, pop, analysis, inputs.population)

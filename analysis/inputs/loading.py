@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 
 from analysis.errors import InputError
 from analysis.inputs.schema import Feature, normalise_code
+from analysis.settings import cores
 
 #: pyarrow parses in blocks of this size. Small blocks parse fastest: on the full population
 #: file (236 MB, serial) 16 MiB blocks took 12.9 s, 2 MiB 3.9 s, 1 MiB 4.2 s, 256 KiB 5.4 s
@@ -55,6 +56,9 @@ SCAN_CHUNK = 8 << 20  # reading size for the whole-file scans (encoding check, l
 # What other tools write for an empty field; none of them is a code.
 MISSING_MARKERS = frozenset({"NA", "N/A", "#N/A", "NaN", "nan", "NULL", "null", "None"})
 _TEXT = pa.dictionary(pa.int32(), pa.string())
+#: Rows are hashed (``duplicate_rows``) in blocks of this many, on one thread per core.
+HASH_ROWS = 1 << 16
+HASH_WORKERS = cores()
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class LoadedTable:
         Compared by a 64-bit hash per row: ``DataFrame.duplicated`` needs several copies of the
         table, the hash one column of temporaries at a time (a collision is ~1e-8 at 10M rows).
         """
-        return int(pd.util.hash_pandas_object(self.data, index=False).duplicated().sum())
+        return int(pd.Series(row_hashes(self.data, HASH_WORKERS)).duplicated().sum())
 
     def notes(self) -> list[str]:
         """How the file was read differently from what it says, for the user to know."""
@@ -88,6 +92,30 @@ class LoadedTable:
         """The facts for results.json (no sentences: :func:`read_notes` words them)."""
         return {"path": str(self.path), "rows": self.rows, "duplicate_rows": self.duplicate_rows,
                 "extra_columns": list(self.extra_columns), "encoding": self.encoding}
+
+
+def row_hashes(data: pd.DataFrame, workers: int = 1) -> np.ndarray:
+    """pandas' 64-bit hash of each row (``hash_pandas_object``, without the index), block by block.
+
+    A row's hash depends on its values only, so hashing blocks of ``HASH_ROWS`` rows gives the
+    same numbers as hashing the whole table, with temporaries that stay in the CPU cache; the
+    blocks are shared by ``workers`` threads (numpy's arithmetic in the hash releases the GIL;
+    nothing here uses BLAS or OpenMP threads). Both full-size tables: 0.96-1.10 s in one call,
+    0.85-0.91 s in blocks on one thread, 0.50-0.67 s on two (CPU 0.8-1.0 s; load 2.0).
+    """
+    out = np.empty(len(data), dtype=np.uint64)
+
+    def block(start: int) -> None:
+        out[start:start + HASH_ROWS] = pd.util.hash_pandas_object(data.iloc[start:start + HASH_ROWS], index=False)
+
+    starts = range(0, len(data), HASH_ROWS)
+    if workers <= 1 or len(starts) <= 1:
+        for start in starts:
+            block(start)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(block, starts))
+    return out
 
 
 def read_notes(facts: dict) -> list[str]:

@@ -24,7 +24,10 @@ Steps, each recorded in the cleaning log the report shows:
    the age features, so they are dropped. Long-tailed counts (ANZ_*, KBA13_ANZAHL_PKW) are
    log-transformed.
 
-Everything is vectorised over rows; loops run over columns only.
+Everything is vectorised over rows; loops run over columns only. The local engine decodes and
+builds columns on ``workers`` threads (:data:`WORKERS`, one per core): each column is computed
+alone and written to its own place, so the result is the same to the bit with any number of
+threads (see :func:`decode`).
 
 The cleaning log holds facts, not sentences: each entry is a flat record of four codes
 (``step``, ``column``, ``decision``, ``reason``) and the numbers or column names its reason
@@ -60,13 +63,14 @@ Reasons, with their facts
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from analysis.settings import AnalysisSettings
+from analysis.settings import AnalysisSettings, cores
 from analysis.prepare.moments import columns_group_sums, mean_std
 from analysis.inputs.schema import Feature
 
@@ -113,6 +117,13 @@ LOG_COUNTS = ("ANZ_PERSONEN", "ANZ_TITEL", "ANZ_HAUSHALTE_AKTIV", "ANZ_HH_TITEL"
 _DECADE = {1: 40, 2: 40, 3: 50, 4: 50, 5: 60, 6: 60, 7: 60, 8: 70, 9: 70,
            10: 80, 11: 80, 12: 80, 13: 80, 14: 90, 15: 90}
 _AVANTGARDE = (2, 4, 6, 7, 9, 11, 13, 15)
+#: Threads the local engine cleans with (``workers=WORKERS``): one per core. The functions default
+#: to one thread, which the Dask engine keeps (each of its worker processes already has a core).
+WORKERS = cores()
+#: Ordered features per group-sums task: ``bincount`` holds the GIL, so the sums run as small
+#: tasks beside the column builds, whose numpy work releases it.
+SUMS_PER_TASK = 8
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -209,21 +220,29 @@ class CleaningCounts:
         return _with_share(self.quality.copy(), self.rows)
 
 
-def decode(raw: pd.DataFrame, features: Sequence[Feature]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def decode(raw: pd.DataFrame, features: Sequence[Feature],
+           workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Missing codes, blanks and invalid values to NaN; counts of each per feature.
 
     Numeric results go straight into one column-major float32 block that the frame wraps
     without copying (a frame built from a dict of arrays would copy them all once more).
+    Columns are decoded on ``workers`` threads: numpy's elementwise work releases the GIL, each
+    column is decoded alone into its own part of the block, and the counts are kept in feature
+    order, so any number of threads gives the same bits.
     """
     numbers = [f.name for f in features if not _stays_text(f)]
     block = np.empty((len(raw), len(numbers)), dtype=np.float32, order="F")
     position = {name: j for j, name in enumerate(numbers)}
+    columns = [raw[feature.name] for feature in features]  # looked up here: pandas is not read by the threads
+
+    def one(j: int) -> tuple[np.ndarray | pd.Categorical | None, dict]:
+        feature = features[j]
+        where = position.get(feature.name)
+        return _decode_column(columns[j], feature, None if where is None else block[:, where])
+
     texts, counts = {}, []
-    for feature in features:
-        values, row = _decode_column(raw[feature.name], feature)
-        if feature.name in position:
-            block[:, position[feature.name]] = values
-        else:
+    for feature, (values, row) in zip(features, each(one, range(len(features)), workers)):
+        if values is not None:
             texts[feature.name] = values
         counts.append(row)
     decoded = pd.DataFrame(block, columns=numbers, index=raw.index, copy=False)
@@ -243,7 +262,17 @@ def _stays_text(feature: Feature) -> bool:
     return feature.is_text and not all(code.isdigit() for code in feature.codes)
 
 
-def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd.Categorical, dict]:
+def each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
+    """``[work(item) for item in items]``, on ``workers`` threads when more than one (results in order)."""
+    if workers <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(work, items))
+
+
+def _decode_column(column: pd.Series, feature: Feature,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray | pd.Categorical | None, dict]:
+    """One decoded column and its counts; with ``out`` the numbers are written there (None returned)."""
     if feature.is_text:
         blank, coded, invalid, values = _decode_text(pd.Categorical(column), feature)
     else:
@@ -255,8 +284,12 @@ def _decode_column(column: pd.Series, feature: Feature) -> tuple[np.ndarray | pd
             coded, valid = _is_code(numbers, feature.missing), _valid_numbers(numbers, feature)
         invalid = ~blank & ~coded & ~valid
         values = np.where(coded | invalid, np.float32(np.nan), numbers)
-    return values, {"feature": feature.name, "blank": int(blank.sum()),
-                    "coded_missing": int(coded.sum()), "out_of_range": int(invalid.sum())}
+    if out is not None:
+        out[:] = values
+        values = None
+    # count_nonzero: the same counts as sum() on booleans, without widening them to integers first
+    return values, {"feature": feature.name, "blank": int(np.count_nonzero(blank)),
+                    "coded_missing": int(np.count_nonzero(coded)), "out_of_range": int(np.count_nonzero(invalid))}
 
 
 def _is_code(numbers: np.ndarray, codes: Sequence[str]) -> np.ndarray:
@@ -315,18 +348,18 @@ def _decode_text(column: pd.Categorical, feature: Feature):
 
 
 def fit_cleaning(raw: pd.DataFrame, features: Sequence[Feature],
-                 settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
+                 settings: AnalysisSettings, workers: int = 1) -> tuple[CleaningPlan, CleanedTable]:
     """Decide every cleaning step on the population and return the plan and the cleaned population."""
-    decoded, quality = decode(raw, features)
-    return fit_decoded(decoded, quality, features, settings)
+    decoded, quality = decode(raw, features, workers)
+    return fit_decoded(decoded, quality, features, settings, workers)
 
 
 def fit_decoded(decoded: pd.DataFrame, quality: pd.DataFrame, features: Sequence[Feature],
-                settings: AnalysisSettings) -> tuple[CleaningPlan, CleanedTable]:
+                settings: AnalysisSettings, workers: int = 1) -> tuple[CleaningPlan, CleanedTable]:
     """:func:`fit_cleaning` from :func:`decode`'s output: the caller can free the raw table in
     between, which is as large as the decoded one (300 MB of the peak at the real size)."""
     plan = plan_cleaning(count_cleaning(decoded, quality, features), features, settings)
-    table = _finish(plan, decoded, quality)
+    table = _finish(plan, decoded, quality, workers)
     note_set_aside(plan, float(table.set_aside.mean()))
     return plan, table
 
@@ -359,18 +392,24 @@ def note_set_aside(plan: CleaningPlan, share: float) -> None:
                            set_aside_share=share, limit=plan.row_missing_threshold))
 
 
-def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame) -> CleanedTable:
+def apply_cleaning(plan: CleaningPlan, raw: pd.DataFrame, workers: int = 1) -> CleanedTable:
     """Clean another table (customers, a mailing list) exactly as the population was cleaned."""
-    decoded, quality = decode(raw, plan.features)
-    return apply_decoded(plan, decoded, quality)
+    decoded, quality = decode(raw, plan.features, workers)
+    return apply_decoded(plan, decoded, quality, workers)
 
 
-def apply_decoded(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
+def apply_decoded(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame,
+                  workers: int = 1) -> CleanedTable:
     """:func:`apply_cleaning` from :func:`decode`'s output (see :func:`fit_decoded`)."""
-    return _finish(plan, decoded, quality)
+    return _finish(plan, decoded, quality, workers)
 
 
-def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) -> CleanedTable:
+def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, workers: int = 1) -> CleanedTable:
+    """The set-aside rows, the cleaned matrix and the group sums of one decoded table.
+
+    The matrix columns and the group sums (in tasks of ``SUMS_PER_TASK`` features) are computed
+    on ``workers`` threads, each into its own place: the same bits as one thread.
+    """
     # Counted column by column: selecting the kept columns at once would copy them all.
     sources = plan.kept_sources
     missing = np.zeros(len(decoded), dtype=np.int16)
@@ -379,19 +418,30 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame) ->
     # With no usable column every row counts as fully missing (and is set aside).
     share = ((missing / len(sources)) if sources else np.ones(len(decoded))).astype(np.float32)
     set_aside = share > plan.row_missing_threshold
-    matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
-    for j, column in enumerate(plan.columns):
-        matrix[:, j] = _build(column, decoded)
-    frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
-    sums = _group_sums(decoded, plan.features, set_aside)
-    return CleanedTable(frame, set_aside, share, quality, group_means(sums, int(set_aside.sum())), sums)
-
-
-def _group_sums(decoded: pd.DataFrame, features: Sequence[Feature], set_aside: np.ndarray) -> dict[str, np.ndarray]:
     groups = set_aside.astype(np.intp)  # 0 = kept, 1 = set aside
-    names = [feature.name for feature in features if feature.scale in ("low-strong", "high-strong")]
-    sums = columns_group_sums([np.asarray(decoded[name], dtype=np.float32) for name in names], groups, 2)
-    return {name: sums[:, :, j] for j, name in enumerate(names)}
+    matrix = np.empty((len(decoded), len(plan.columns)), dtype=np.float32, order="F")
+    sources_of = {name: decoded[name] for name in {c.source for c in plan.columns}}
+    ordered = _ordered(plan.features)
+    scales = {name: np.asarray(decoded[name], dtype=np.float32) for name in ordered}
+    chunks = [ordered[i:i + SUMS_PER_TASK] for i in range(0, len(ordered), SUMS_PER_TASK)]
+
+    def one(task: int) -> np.ndarray | None:
+        if task < len(chunks):  # the sums first: they hold the GIL, the builds fill the gaps
+            return columns_group_sums([scales[name] for name in chunks[task]], groups, 2)
+        j = task - len(chunks)
+        matrix[:, j] = _build(plan.columns[j], sources_of[plan.columns[j].source])
+        return None
+
+    done = each(one, range(len(chunks) + len(plan.columns)), workers)
+    sums = np.concatenate(done[:len(chunks)], axis=2) if chunks else np.empty((3, 2, 0))
+    frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
+    group_sums = {name: sums[:, :, j] for j, name in enumerate(ordered)}
+    return CleanedTable(frame, set_aside, share, quality, group_means(group_sums, int(set_aside.sum())), group_sums)
+
+
+def _ordered(features: Sequence[Feature]) -> list[str]:
+    """The ordered features, whose kept and set-aside means the report compares."""
+    return [feature.name for feature in features if feature.scale in ("low-strong", "high-strong")]
 
 
 def group_means(sums: dict[str, np.ndarray], set_aside: int) -> pd.DataFrame:
@@ -579,9 +629,8 @@ def _lookup(codes: np.ndarray, table: dict[int, float], default: float = np.nan)
     return out
 
 
-def _build(column: CleanColumn, decoded: pd.DataFrame) -> np.ndarray:
-    """The values of one cleaned column, computed from the decoded table."""
-    source = decoded[column.source]
+def _build(column: CleanColumn, source: pd.Series) -> np.ndarray:
+    """The values of one cleaned column, computed from its decoded source column."""
     if column.rule == "equals":
         return _equals(source, column.value)
     if column.rule == "derive":

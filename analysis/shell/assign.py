@@ -17,7 +17,7 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from analysis.prepare.cleaning import CleanedTable, apply_cleaning
+from analysis.prepare.cleaning import WORKERS, CleanedTable, apply_cleaning
 from analysis.errors import InputError
 from analysis.inputs.loading import load_table
 from analysis.constants import MODEL_FILE, SET_ASIDE
@@ -46,7 +46,7 @@ def assign_file(results: Path, source: Path, target: Path) -> int:
     """Assign every row of ``source``; write ``target`` all at once. Returns the row count."""
     model = load_model(results)
     table = load_table(source, model.plan.features, keep_extra=True)
-    out = scored(model, table.extra, apply_cleaning(model.plan, table.data))
+    out = scored(model, table.extra, apply_cleaning(model.plan, table.data, WORKERS))
     with atomic_file(Path(target)) as work:
         out.to_csv(work, sep=";", index=False)
     return len(out)

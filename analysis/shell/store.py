@@ -13,11 +13,13 @@ import os
 import shutil
 import socket
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from analysis.errors import InputError, WriteError
+from analysis.settings import cores
 
 CHUNK = 8 << 20
 # The files whose code decides the results: the analysis parts of docs/architecture.md and the
@@ -32,12 +34,36 @@ PACKAGE = Path(__file__).parents[1]
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
-    """Content hash (BLAKE2b, fast on large files) and size of one input file."""
+    """Content hash (BLAKE2b, fast on large files) and size of one input file.
+
+    Read into one reused buffer: a fresh 8 MiB block per read cost the population file (236 MB)
+    about 8,000 page faults each time it was hashed.
+    """
     digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as fh:
+        while size := fh.readinto(buffer):
+            digest.update(view[:size])
     return {"path": str(path), "bytes": path.stat().st_size, "blake2b": digest.hexdigest()}
+
+
+def file_fingerprints(paths: dict[str, Path], workers: int | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`file_fingerprint` of each file (by role), the files hashed side by side.
+
+    One BLAKE2b stream cannot be split without changing the hash (and with it every stored
+    history and cache key), but hashlib releases the GIL while it hashes a block, so the
+    customers file is hashed on a second core while the population file is (``workers``
+    threads, default one per core). Both full-size files (236 + 47 MB, in the page cache):
+    0.67-0.69 s one after the other, 0.48-0.53 s side by side (load 3.0). Where a run shows more
+    wall time than CPU time for this stage, the process was waiting for a core (involuntary
+    context switches), not for the disk (no major page faults); the code hash takes 9 ms.
+    """
+    workers = min(workers or cores(), len(paths))
+    if workers <= 1:
+        return {role: file_fingerprint(path) for role, path in paths.items()}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(paths, pool.map(file_fingerprint, paths.values())))
 
 
 def code_fingerprint(package: Path = PACKAGE) -> str:

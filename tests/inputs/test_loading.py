@@ -230,3 +230,19 @@ def test_duplicate_rows_are_counted(tmp_path, original, features):
     assert table.rows == ROWS + 3
     assert table.duplicate_rows >= 3
     assert table.facts()["duplicate_rows"] == table.duplicate_rows
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_row_hashes_in_blocks_are_pandas_row_hashes(workers, monkeypatch):
+    monkeypatch.setattr(loading, "HASH_ROWS", 7)  # many blocks, the last one short
+    rng = np.random.default_rng(0)
+    rows = 50
+    codes = rng.integers(1, 4, size=rows).astype(np.float32)
+    codes[rng.random(rows) < 0.2] = np.nan
+    frame = pd.DataFrame({"A": codes, "B": rng.integers(0, 2, size=rows).astype(np.float32),
+                          "C": pd.Categorical(rng.choice(["8A", "XX", None], size=rows))})
+    frame = pd.concat([frame, frame.iloc[[3, 3, 40]]], ignore_index=True)  # three repeated rows
+    expected = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    hashes = loading.row_hashes(frame, workers)
+    assert hashes.dtype == np.uint64 and np.array_equal(hashes, expected)
+    assert int(pd.Series(hashes).duplicated().sum()) == int(frame.duplicated().sum()) >= 3

@@ -1,9 +1,13 @@
 """Fingerprints, cache keys and all-or-nothing writes."""
 from __future__ import annotations
 
+import hashlib
+import random
+
 import pytest
 
-from analysis.shell.store import atomic_file, atomic_folder, cache_key, file_fingerprint
+from analysis.shell import store
+from analysis.shell.store import atomic_file, atomic_folder, cache_key, file_fingerprint, file_fingerprints
 
 
 def test_fingerprint_changes_with_content(tmp_path):
@@ -13,6 +17,23 @@ def test_fingerprint_changes_with_content(tmp_path):
     path.write_text("A;B\n1;3\n")
     assert file_fingerprint(path)["blake2b"] != first["blake2b"]
     assert first["bytes"] == 8
+
+
+def test_fingerprints_side_by_side_are_the_blake2b_of_each_whole_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "CHUNK", 1000)  # several reads per file, the last one short
+    rng = random.Random(0)
+    contents = {role: bytes(rng.randrange(256) for _ in range(size))
+                for role, size in (("population", 5_500), ("customers", 2_000), ("mailing", 0))}
+    paths = {}
+    for role, content in contents.items():
+        paths[role] = tmp_path / f"{role}.csv"
+        paths[role].write_bytes(content)
+    expected = {role: {"path": str(paths[role]), "bytes": len(content),
+                       "blake2b": hashlib.blake2b(content, digest_size=16).hexdigest()}
+                for role, content in contents.items()}
+    assert file_fingerprints(paths) == expected
+    assert file_fingerprints(paths, workers=1) == expected
+    assert list(file_fingerprints(paths, workers=3)) == list(paths)  # roles in the order given
 
 
 def test_cache_key_is_stable_and_sensitive():
