@@ -167,19 +167,30 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     with _pool(FIT_WORKERS) as pool:
         folds = _submit_folds(pool, inputs, y_train, seed)
 
+        def choice() -> tuple[dict[str, dict], str]:
+            """The cross-validation's facts and chosen model (waits for every fold)."""
+            cv = _cv_facts({name: [f.result() for f in futures] for name, futures in folds.items()})
+            return cv, max(MODELS, key=lambda name: (cv[name]["auc"], name == "logistic"))  # tie: the simpler
+
+        def final(name: str, design_w: Design, w: bool) -> Any:
+            # The second fit is queued behind the last fold and usually starts as that fold ends:
+            # it then knows the choice, and a wrong guess costs one fit, not two. None = not needed
+            # (the dropped jobs that read it then fail, unread).
+            if w != indicators and choice()[1] != name:
+                return None
+            return _fit_classifier(name, seed, inputs[name] if w == indicators else design_w.transform(x_train),
+                                   y_train)
+
         def finish(name: str) -> dict[str, Any]:
             """The two final fits of ``name`` (with and without indicators) and what is measured with them."""
             designs = {w: design(name, w) for w in (indicators, not indicators)}  # the model's own first
-            fits = {w: pool.submit(lambda w=w: _fit_classifier(
-                        name, seed, inputs[name] if w == indicators else designs[w].transform(x_train), y_train))
-                    for w in designs}
+            fits = {w: pool.submit(final, name, designs[w], w) for w in designs}
             return {"designs": designs, "fits": fits,
                     **_submit_measures(pool, plan, designs, fits, indicators, x_held, y_held, pop_x[reference],
                                        draws)}
 
         likely = finish(LIKELY)  # started before the choice is known; thrown away if the other model wins
-        cv = _cv_facts({name: [f.result() for f in futures] for name, futures in folds.items()})
-        chosen = max(MODELS, key=lambda name: (cv[name]["auc"], name == "logistic"))  # tie: the simpler
+        cv, chosen = choice()
         if chosen != LIKELY:
             _cancel(likely)
         jobs = likely if chosen == LIKELY else finish(chosen)
