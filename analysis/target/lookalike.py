@@ -26,12 +26,28 @@ How it is fitted, and why
   filled mean, so the gains among *kept* rows (enough data to be segmented) and the ranking by
   missing share alone are measured as well: together they show how much of the lift is data
   coverage rather than who people are.
+
+How it runs on two cores
+- Every classifier fit is single-threaded and the same whatever runs beside it, so results do
+  not depend on the number of workers (``FIT_WORKERS``; one worker runs the same jobs in turn).
+- All jobs share one pool, queued so that neither worker idles: the cross-validation folds
+  (short logistic ones first), then the two final fits of ``LIKELY`` (the strong model), queued
+  before the choice is known, then what is measured with them (held-out and reference odds,
+  the permutation importance in short chunks that fill the time the last fit takes). If the
+  cross-validation chooses the other model, the guessed jobs not yet started are dropped and
+  the chosen model's are queued. Every random draw is made up front, in the order the stage
+  has always drawn them, so the sample, reference rows and shuffles do not move.
+- Measured on the full-size generated data (10,000 rows per table; 5 boosting folds of
+  1.1-1.5 CPU s, 2 final fits of 1.4-2.1 s, 74 importance shuffles of ~22 ms), at load ~2:
+  6.7-7.1 s wall against 7.5-8.7 s for one pool per step (CV, final fits) and the importance
+  on one core; the same facts, tables and scores to the bit.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -52,11 +68,15 @@ MIN_INDICATOR_SHARE = 0.01  # a feature missing for fewer people gets no indicat
 CURVE_STEPS = 100  # gains curve at 0%, 1%, ..., 100% of the population mailed
 REPORT_DEPTHS = (0.10, 0.33, 0.50)  # mailing depths stored as facts, beside the headline's own
 IMPORTANCE_ROWS = 2_000  # held-out rows used for permutation importance
+IMPORTANCE_CHUNK = 8  # source features per importance job (74 sources: ten jobs of ~0.15 s)
 SCORE_DECIMALS = 4  # scores are rounded: identical rows give identical scores whatever the batch
 MODELS = ("logistic", "boosting")
 #: Classifier fits run one thread each, this many side by side (the fitting code releases the
 #: GIL); each fit is single-threaded, so the result does not depend on how many run at once.
 FIT_WORKERS = 2
+#: The model whose final fits start before the cross-validation has chosen (the strong model
+#: wins on every data set tried so far); if the other wins, they are thrown away.
+LIKELY = "boosting"
 
 
 @dataclass
@@ -122,6 +142,7 @@ def fit_lookalike(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust:
 
 def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedTable, pop_labels: np.ndarray,
          mailing: pd.DataFrame, headline_depth: float, sample: int, indicators: bool, seed: int) -> Lookalike:
+    """The stage's jobs on one pool (see "How it runs on two cores" in the module docstring)."""
     rng = np.random.default_rng(seed)
     split = _split(rng, len(pop.set_aside), len(cust.set_aside), sample)
     pop_x, cust_x = pop.matrix.to_numpy(dtype=np.float32), cust.matrix.to_numpy(dtype=np.float32)
@@ -133,26 +154,57 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     missing = np.isnan(pop_x[split.pop_train]).mean(axis=0)
     indicator_columns = tuple(int(j) for j in np.flatnonzero(missing >= MIN_INDICATOR_SHARE))
 
+    # Every later draw from ``rng``, in the order the stage has always drawn them, before any fit:
+    # the reference rows, then the importance rows and one shuffle per source feature.
+    reference = _reference_rows(rng, split, len(pop.set_aside), sample)
+    draws = _draw_importance(plan, rng, len(y_held))
+
     def design(name: str, with_indicators: bool) -> Design:
         return Design(reducer, components=name == "logistic",
                       indicators=indicator_columns if with_indicators else ())
 
-    cv = _cross_validate({name: design(name, indicators) for name in MODELS}, x_train, y_train, seed)
-    chosen = max(MODELS, key=lambda name: (cv[name]["auc"], name == "logistic"))  # tie: the simpler
-    designs = {w: design(chosen, w) for w in (False, True)}
-    fitted = _run_each([lambda d=d: _fit_classifier(chosen, seed, d.transform(x_train), y_train)
-                        for d in designs.values()])
-    variants = {w: (designs[w], c) for w, c in zip(designs, fitted)}
+    inputs = {name: design(name, indicators).transform(x_train) for name in MODELS}
+    with _pool(FIT_WORKERS) as pool:
+        folds = _submit_folds(pool, inputs, y_train, seed)
+
+        def choice() -> tuple[dict[str, dict], str]:
+            """The cross-validation's facts and chosen model (waits for every fold)."""
+            cv = _cv_facts({name: [f.result() for f in futures] for name, futures in folds.items()})
+            return cv, max(MODELS, key=lambda name: (cv[name]["auc"], name == "logistic"))  # tie: the simpler
+
+        def final(name: str, design_w: Design, w: bool) -> Any:
+            # The second fit is queued behind the last fold and usually starts as that fold ends:
+            # it then knows the choice, and a wrong guess costs one fit, not two. None = not needed
+            # (the dropped jobs that read it then fail, unread).
+            if w != indicators and choice()[1] != name:
+                return None
+            return _fit_classifier(name, seed, inputs[name] if w == indicators else design_w.transform(x_train),
+                                   y_train)
+
+        def finish(name: str) -> dict[str, Any]:
+            """The two final fits of ``name`` (with and without indicators) and what is measured with them."""
+            designs = {w: design(name, w) for w in (indicators, not indicators)}  # the model's own first
+            fits = {w: pool.submit(final, name, designs[w], w) for w in designs}
+            return {"designs": designs, "fits": fits,
+                    **_submit_measures(pool, plan, designs, fits, indicators, x_held, y_held, pop_x[reference],
+                                       draws)}
+
+        likely = finish(LIKELY)  # started before the choice is known; thrown away if the other model wins
+        cv, chosen = choice()
+        if chosen != LIKELY:
+            _cancel(likely)
+        jobs = likely if chosen == LIKELY else finish(chosen)
+        variants = {w: (jobs["designs"][w], jobs["fits"][w].result()) for w in (False, True)}
+        held_scores = {w: jobs["held"][w].result() for w in (False, True)}
+        odds_ref = jobs["reference"].result()
+        importance_parts = (jobs["base"].result(), [a for part in jobs["shuffled"] for a in part.result()])
     d, classifier = variants[indicators]
 
-    reference = _reference_rows(rng, split, len(pop.set_aside), sample)
-    odds_ref = _odds(classifier, d.transform(pop_x[reference]))
     population_odds = float(odds_ref.mean())
     ref_scores = np.round(odds_ref / population_odds, SCORE_DECIMALS)
     model = LookalikeModel(d, classifier, population_odds,
                            np.quantile(ref_scores, np.linspace(0.1, 0.9, 9)))
 
-    held_scores = {w: _odds(c, dd.transform(x_held)) for w, (dd, c) in variants.items()}
     held_kept = np.r_[pop.kept[split.pop_held], cust.kept[split.cust_held]]
     held_missing = np.r_[pop.row_missing_share[split.pop_held], cust.row_missing_share[split.cust_held]]
     depths = np.linspace(0.0, 1.0, CURVE_STEPS + 1)
@@ -184,7 +236,7 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
         "at_depth": [_at_depth(curves, depth, held_scores[indicators], y_held, held_kept) for depth in at],
         "held_out_set_aside_population_share": float(held_pop_set_aside.sum() / max((y_held == 0).sum(), 1)),
     }
-    importance = _importance(plan, classifier, d, x_held, y_held, rng)
+    importance = _importance_table(plan, draws, x_held, *importance_parts)
     facts["drivers"] = importance.head(10)["source"].tolist()
     spread = _segment_spread(ref_scores, pop_labels[reference], model.decile_edges)
     return Lookalike(model, facts, {"lookalike_gains": curves, "lookalike_importance": importance,
@@ -213,7 +265,10 @@ def _split(rng: np.random.Generator, n_pop: int, n_cust: int, sample: int) -> Sp
 
 def _reference_rows(rng: np.random.Generator, split: Split, n_pop: int, sample: int) -> np.ndarray:
     """Population rows the classifier never saw: the yardstick for 1.0 and the deciles."""
-    unseen = np.setdiff1d(np.arange(n_pop), split.pop_train, assume_unique=True)
+    # The same sorted rows as ``np.setdiff1d`` gives, without its sort of every population row.
+    seen = np.zeros(n_pop, dtype=bool)
+    seen[split.pop_train] = True
+    unseen = np.flatnonzero(~seen)
     return np.sort(rng.permutation(unseen)[: min(sample, len(unseen))])
 
 
@@ -232,21 +287,28 @@ def _fit_classifier(name: str, seed: int, x: np.ndarray, y: np.ndarray):
     return _classifier(name, seed, balanced=int(y.sum()) * 2 == len(y)).fit(x, y)
 
 
-def _run_each(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs ``FIT_WORKERS`` at a time, each on one thread; results in job order.
+@contextmanager
+def _pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """``workers`` threads that run jobs first come, first served, each with one OpenMP thread.
 
     The limit is set inside each worker: OpenMP's thread count is per thread, so a worker would
     otherwise fit with every core, and its threads spin at each barrier while other processes
-    hold the cores (one CV took 60-140 s instead of 6 on this shared machine).
+    hold the cores (one CV took 60-140 s instead of 6 on this shared machine). It is set once
+    per thread, not per job: ``threadpool_limits`` lists the loaded libraries each time (13 ms,
+    measured) and the pool runs about 30 jobs. BLAS's limit is process-wide and set by
+    :func:`fit_lookalike`. A job may wait for an earlier job's result: jobs start in the order
+    they were queued, so what it waits for is already running or done, and one worker still
+    runs everything (in queue order) without a deadlock.
     """
-    def run(job: Callable[[], Any]) -> Any:
-        with threadpool_limits(1):
-            return job()
+    with ThreadPoolExecutor(max_workers=workers, initializer=threadpool_limits,
+                            initargs=(1, "openmp")) as pool:
+        yield pool
 
-    if len(jobs) <= 1:
-        return [run(job) for job in jobs]
-    with ThreadPoolExecutor(max_workers=min(FIT_WORKERS, len(jobs))) as pool:
-        return list(pool.map(run, jobs))
+
+def _cancel(jobs: dict[str, Any]) -> None:
+    """Drop a model's queued jobs that have not started (a started fit runs to its end, unused)."""
+    for future in (*jobs["fits"].values(), *jobs["held"].values(), jobs["reference"], jobs["base"], *jobs["shuffled"]):
+        future.cancel()
 
 
 def _odds(classifier, inputs: np.ndarray) -> np.ndarray:
@@ -259,35 +321,71 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def _cross_validate(designs: dict[str, Design], x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, dict]:
-    """Per model: AUC per fold on the training part, with a t interval over folds (folds overlap
-    in training rows, so the interval is approximate and on the narrow side).
+def _submit_folds(pool: ThreadPoolExecutor, inputs: dict[str, np.ndarray], y: np.ndarray,
+                  seed: int) -> dict[str, list[Future]]:
+    """Queue every model's cross-validation folds: per model, the held-out AUC of each fold.
 
-    Every model's folds share one pool, the slow model's first: model by model, the boosting's
-    fifth fold ran alone while the other worker waited (a boosting fit takes 1.3 s on the
-    full-size sample, a logistic one 0.08 s, measured), and the logistic folds now fill that gap.
-    Each fit is the same single-threaded fit as before, so the AUCs are the same to the bit. At
-    load 6 (other jobs on both cores) the whole lookalike took the same time either way (12-14 s
-    wall, 11.6-12.8 s CPU, measured); the gap is only free on an idle machine.
+    The short logistic folds go first, then the boosting ones (1.2-1.3 s each at full size,
+    measured; a logistic fold 0.1 s), so the choice is known as early as it can be and the
+    speculative final fits queued behind them (see :func:`_fit`) start as soon as a worker is
+    free. Each fit is the same single-threaded fit on the same rows whatever runs beside it, so
+    the AUCs do not depend on the number of workers.
     """
-    inputs = {name: design.transform(x) for name, design in designs.items()}
-    folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(x, y))
+    folds = list(StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed).split(y, y))
 
     def fold_auc(name: str, fit_rows: np.ndarray, test_rows: np.ndarray) -> float:
         classifier = _fit_classifier(name, seed, inputs[name][fit_rows], y[fit_rows])
         return _auc(y[test_rows], _odds(classifier, inputs[name][test_rows]))
 
-    order = sorted(designs, key=lambda name: name != "boosting")
-    jobs = [(name, f, t) for name in order for f, t in folds]
-    aucs = _run_each([lambda job=job: fold_auc(*job) for job in jobs])
+    jobs = {name: [pool.submit(fold_auc, name, f, t) for f, t in folds]
+            for name in sorted(MODELS, key=lambda name: name != "logistic")}
+    return {name: jobs[name] for name in MODELS}
+
+
+def _cv_facts(fold_aucs: dict[str, list[float]]) -> dict[str, dict]:
+    """Per model: AUC per fold on the training part, with a t interval over folds (folds overlap
+    in training rows, so the interval is approximate and on the narrow side)."""
     out = {}
-    for name in designs:
-        folds_auc = np.asarray([a for (n, _, _), a in zip(jobs, aucs) if n == name])
+    for name, aucs in fold_aucs.items():
+        folds_auc = np.asarray(aucs)
         mean = float(folds_auc.mean())
         half = float(student_t.ppf(1 - ALPHA / 2, len(folds_auc) - 1) * folds_auc.std(ddof=1)
                      / np.sqrt(len(folds_auc)))
         out[name] = {"auc": mean, "auc_ci": [mean - half, mean + half], "fold_auc": [float(a) for a in folds_auc]}
     return out
+
+
+def _submit_measures(pool: ThreadPoolExecutor, plan: CleaningPlan, designs: dict[bool, Design],
+                     fits: dict[bool, Future], indicators: bool, x_held: np.ndarray, y_held: np.ndarray,
+                     x_reference: np.ndarray, draws: ImportanceDraws) -> dict[str, Any]:
+    """Queue what is measured with one model's two final fits: held-out odds of both, the
+    reference rows' odds and the permutation importance of the one in use.
+
+    The importance runs as short jobs of ``IMPORTANCE_CHUNK`` source features each, so the two
+    workers share it and fill the time the other final fit still takes (one core did all 74
+    sources in 1.2-1.8 s before). Each shuffled prediction is the same call on the same rows as
+    one at a time, so the AUC drops are the same to the bit.
+    """
+    design, fit = designs[indicators], fits[indicators]
+    x, y = x_held[draws.rows], y_held[draws.rows]
+
+    def base() -> tuple[np.ndarray, np.ndarray, float]:
+        inputs = design.transform(x)
+        scores = _odds(fit.result(), inputs)
+        return inputs, scores, _auc(y, scores)
+
+    def shuffled(sources: list[str]) -> list[float]:
+        inputs = base_job.result()[0]
+        return [_shuffled_auc(plan, fit.result(), design, draws, x, inputs, y, source) for source in sources]
+
+    base_job = pool.submit(base)
+    reference = pool.submit(lambda: _odds(fit.result(), design.transform(x_reference)))
+    held = {indicators: pool.submit(lambda: _odds(fit.result(), design.transform(x_held)))}
+    names = list(draws.sources)
+    parts = [pool.submit(shuffled, names[i:i + IMPORTANCE_CHUNK]) for i in range(0, len(names), IMPORTANCE_CHUNK)]
+    other = not indicators  # its fit was queued last: its odds last
+    held[other] = pool.submit(lambda: _odds(fits[other].result(), designs[other].transform(x_held)))
+    return {"base": base_job, "reference": reference, "held": held, "shuffled": parts}
 
 
 def gains_curve(pop_scores: np.ndarray, cust_scores: np.ndarray, depths: np.ndarray) -> np.ndarray:
@@ -338,48 +436,65 @@ def _at_depth(curves: pd.DataFrame, depth: float, scores: np.ndarray, y: np.ndar
     return row
 
 
-def _importance(plan: CleaningPlan, classifier, design: Design, x_held: np.ndarray, y_held: np.ndarray,
-                rng: np.random.Generator) -> pd.DataFrame:
-    """Drop in held-out AUC when one source feature's columns are shuffled together.
+@dataclass(frozen=True)
+class ImportanceDraws:
+    """The random draws of the permutation importance, made before any fit (see :func:`_fit`)."""
+
+    rows: np.ndarray  # held-out rows the importance is measured on
+    sources: dict[str, list[int]]  # each source feature's cleaned columns, sources in the plan's order
+    orders: dict[str, np.ndarray]  # per source feature, the shuffle of those rows
+
+
+def _draw_importance(plan: CleaningPlan, rng: np.random.Generator, n_held: int) -> ImportanceDraws:
+    """The rows, then one shuffle per source feature in the plan's order: the order they were always drawn."""
+    rows = rng.permutation(n_held)[:IMPORTANCE_ROWS]
+    sources: dict[str, list[int]] = {}
+    for j, column in enumerate(plan.columns):
+        sources.setdefault(column.source, []).append(j)
+    return ImportanceDraws(rows, sources, {source: rng.permutation(len(rows)) for source in sources})
+
+
+def _shuffled_auc(plan: CleaningPlan, classifier, design: Design, draws: ImportanceDraws, x: np.ndarray,
+                  inputs: np.ndarray, y: np.ndarray, source: str) -> float:
+    """Held-out AUC when one source feature's columns are shuffled together.
 
     One-hot and derived columns of the same source move as one, and the missingness moves with
     the values (an indicator is computed from the shuffled column), so a feature's importance
-    includes what its coverage says. ``direction`` is the sign of the correlation between the
-    strongest column and the score among people whose value is known: +1 means more customer-like
-    towards the column's high end (``high_end``; for a flag: more often ``label``).
+    includes what its coverage says. Scaling, filling and indicators act column by column:
+    shuffling the model's inputs gives the same as transforming shuffled rows, without a
+    transform per feature. Components mix columns, so there the shuffled rows are transformed.
     """
-    rows = rng.permutation(len(y_held))[:IMPORTANCE_ROWS]
-    x, y = x_held[rows], y_held[rows]
-    inputs = design.transform(x)
-    base_scores = _odds(classifier, inputs)
-    base = _auc(y, base_scores)
-    # Scaling, filling and indicators act column by column: shuffling the model's inputs gives the
-    # same as transforming shuffled rows, without a transform per feature. Components mix columns.
-    by_column = not design.components
-    inputs_of = {j: [j, *([len(plan.columns) + design.indicators.index(j)] if j in design.indicators else [])]
-                 for j in range(len(plan.columns))}
+    positions, order = draws.sources[source], draws.orders[source]
+    if design.components:
+        shuffled = x.copy()
+        shuffled[:, positions] = x[np.ix_(order, positions)]
+        return _auc(y, _odds(classifier, design.transform(shuffled)))
+    moved = [i for j in positions
+             for i in [j, *([len(plan.columns) + design.indicators.index(j)] if j in design.indicators else [])]]
+    shuffled = inputs.copy()
+    shuffled[:, moved] = inputs[np.ix_(order, moved)]
+    return _auc(y, _odds(classifier, shuffled))
+
+
+def _importance_table(plan: CleaningPlan, draws: ImportanceDraws, x_held: np.ndarray,
+                      base: tuple[np.ndarray, np.ndarray, float], aucs: list[float]) -> pd.DataFrame:
+    """Drop in held-out AUC per source feature (``aucs``: shuffled AUCs in ``draws.sources`` order).
+
+    ``direction`` is the sign of the correlation between the strongest column and the score
+    among people whose value is known: +1 means more customer-like towards the column's high
+    end (``high_end``; for a flag: more often ``label``).
+    """
+    x = x_held[draws.rows]
+    _, base_scores, base_auc = base
     columns = list(plan.columns)
-    by_source: dict[str, list[int]] = {}
-    for j, column in enumerate(columns):
-        by_source.setdefault(column.source, []).append(j)
     out = []
-    for source, positions in by_source.items():
-        order = rng.permutation(len(x))
-        if by_column:
-            shuffled = inputs.copy()
-            moved = [i for j in positions for i in inputs_of[j]]
-            shuffled[:, moved] = inputs[order][:, moved]
-        else:
-            shuffled = x.copy()
-            shuffled[:, positions] = x[order][:, positions]
-            shuffled = design.transform(shuffled)
-        drop = base - _auc(y, _odds(classifier, shuffled))
+    for (source, positions), auc in zip(draws.sources.items(), aucs):
         strongest, direction = _direction(x, base_scores, positions)
         column = columns[strongest]
         out.append({"source": source, "column": column.name, "kind": column.kind,
                     "description": column.description, "low_end": column.low_end,
                     "high_end": column.high_end, "label": column.label,
-                    "importance": float(drop), "direction": direction,
+                    "importance": float(base_auc - auc), "direction": direction,
                     "missing_share": float(np.isnan(x[:, positions[0]]).mean())})
     table = pd.DataFrame(out)
     return table.sort_values(["importance", "source"], ascending=[False, True], kind="stable").reset_index(drop=True)

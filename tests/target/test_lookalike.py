@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyClassifier
 
 from analysis.constants import RESULTS_FILE
 from analysis.pipeline import prepare
@@ -103,10 +104,10 @@ def prepared(small_settings):
     return data, reducer
 
 
-def _fit(data, reducer, pop, cust):
+def _fit(data, reducer, pop, cust, sample=1_200):
     mailing = pd.DataFrame({"cumulative_population_share": [0.2], "cumulative_customer_share": [0.4]})
     labels = np.where(pop.set_aside, -1, 0)
-    return la.fit_lookalike(data.plan, reducer, pop, cust, labels, mailing, 0.2, sample=1_200,
+    return la.fit_lookalike(data.plan, reducer, pop, cust, labels, mailing, 0.2, sample=sample,
                             indicators=False, seed=3)
 
 
@@ -131,3 +132,34 @@ def test_the_model_never_sees_held_out_rows(prepared):
                                   second.model.classifier.predict_proba(second.model.design.transform(probe)))
     # ...while the held-out measurement did change: the scrambled rows were really used to measure.
     assert second.facts["held_out_auc"] != first.facts["held_out_auc"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("likely, weak_boosting", [("boosting", False), ("logistic", False), ("boosting", True)])
+def test_packed_jobs_give_what_one_job_at_a_time_gives(prepared, monkeypatch, likely, weak_boosting):
+    """Two workers, the final fits of ``LIKELY`` started before the choice and the importance in
+    chunks give the same facts, tables and model to the bit as one worker running every job in
+    turn. The cases: the guess is right; the guess is wrong (its fits are thrown away); and the
+    logistic model really is chosen (boosting replaced by a constant, AUC 0.5), so the guessed
+    boosting fits are discarded and the logistic ones fitted after the choice."""
+    if weak_boosting:
+        real = la._classifier
+        monkeypatch.setattr(la, "_classifier", lambda name, seed, balanced=False: (
+            DummyClassifier(strategy="prior") if name == "boosting" else real(name, seed, balanced)))
+    data, reducer = prepared
+
+    def fit(workers: int, guess: str) -> la.Lookalike:
+        monkeypatch.setattr(la, "FIT_WORKERS", workers)
+        monkeypatch.setattr(la, "LIKELY", guess)
+        return _fit(data, reducer, data.pop, data.cust, sample=300)
+
+    alone, packed = fit(1, "boosting"), fit(2, likely)
+    assert packed.facts["chosen_model"] == ("logistic" if weak_boosting else "boosting")
+    assert json.dumps(packed.facts) == json.dumps(alone.facts)
+    assert packed.tables.keys() == alone.tables.keys()
+    for name, table in alone.tables.items():
+        pd.testing.assert_frame_equal(packed.tables[name], table, check_exact=True)
+    assert packed.model.population_odds == alone.model.population_odds
+    np.testing.assert_array_equal(packed.model.decile_edges, alone.model.decile_edges)
+    probe = data.pop.matrix.to_numpy()[:500]
+    np.testing.assert_array_equal(packed.model.score(probe), alone.model.score(probe))
