@@ -242,7 +242,7 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature],
         return _decode_column(columns[j], feature, None if where is None else block[:, where])
 
     texts, counts = {}, []
-    for feature, (values, row) in zip(features, each(one, range(len(features)), workers)):
+    for feature, (values, row) in zip(features, _each(one, range(len(features)), workers)):
         if values is not None:
             texts[feature.name] = values
         counts.append(row)
@@ -263,7 +263,7 @@ def _stays_text(feature: Feature) -> bool:
     return feature.is_text and not all(code.isdigit() for code in feature.codes)
 
 
-def each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
+def _each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
     """``[work(item) for item in items]``, on ``workers`` threads when more than one (results in order)."""
     if workers <= 1:
         return [work(item) for item in items]
@@ -436,7 +436,7 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, wo
         matrix[:, j] = _build(plan.columns[j], sources_of[plan.columns[j].source])
         return None
 
-    done = each(one, range(len(chunks) + len(plan.columns)), workers)
+    done = _each(one, range(len(chunks) + len(plan.columns)), workers)
     sums = np.concatenate(done[:len(chunks)], axis=2) if chunks else np.empty((3, 2, 0))
     frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
     group_sums = {name: sums[:, :, j] for j, name in enumerate(ordered)}
