@@ -228,7 +228,8 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature],
     without copying (a frame built from a dict of arrays would copy them all once more).
     Columns are decoded on ``workers`` threads: numpy's elementwise work releases the GIL, each
     column is decoded alone into its own part of the block, and the counts are kept in feature
-    order, so any number of threads gives the same bits.
+    order, so any number of threads gives the same bits. Full-size population: 0.86-0.95 s on
+    one thread, 0.46-0.72 s on two (the same 0.8-1.0 CPU s; load 2.5).
     """
     numbers = [f.name for f in features if not _stays_text(f)]
     block = np.empty((len(raw), len(numbers)), dtype=np.float32, order="F")
@@ -241,7 +242,7 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature],
         return _decode_column(columns[j], feature, None if where is None else block[:, where])
 
     texts, counts = {}, []
-    for feature, (values, row) in zip(features, each(one, range(len(features)), workers)):
+    for feature, (values, row) in zip(features, _each(one, range(len(features)), workers)):
         if values is not None:
             texts[feature.name] = values
         counts.append(row)
@@ -262,7 +263,7 @@ def _stays_text(feature: Feature) -> bool:
     return feature.is_text and not all(code.isdigit() for code in feature.codes)
 
 
-def each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
+def _each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
     """``[work(item) for item in items]``, on ``workers`` threads when more than one (results in order)."""
     if workers <= 1:
         return [work(item) for item in items]
@@ -408,7 +409,10 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, wo
     """The set-aside rows, the cleaned matrix and the group sums of one decoded table.
 
     The matrix columns and the group sums (in tasks of ``SUMS_PER_TASK`` features) are computed
-    on ``workers`` threads, each into its own place: the same bits as one thread.
+    on ``workers`` threads, each into its own place: the same bits as one thread. Full-size
+    population: 1.15-1.60 s on one thread, 0.62-0.75 s on two (1.1-1.4 CPU s either way; tasks
+    of 4, 8 or 16 features alike, all sums as one task 0.81-0.91 s; load 2). Nothing here uses
+    BLAS or OpenMP, so the threads cannot multiply theirs.
     """
     # Counted column by column: selecting the kept columns at once would copy them all.
     sources = plan.kept_sources
@@ -432,7 +436,7 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, wo
         matrix[:, j] = _build(plan.columns[j], sources_of[plan.columns[j].source])
         return None
 
-    done = each(one, range(len(chunks) + len(plan.columns)), workers)
+    done = _each(one, range(len(chunks) + len(plan.columns)), workers)
     sums = np.concatenate(done[:len(chunks)], axis=2) if chunks else np.empty((3, 2, 0))
     frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
     group_sums = {name: sums[:, :, j] for j, name in enumerate(ordered)}
