@@ -38,9 +38,10 @@ How it runs on two cores
   the chosen model's are queued. Every random draw is made up front, in the order the stage
   has always drawn them, so the sample, reference rows and shuffles do not move.
 - Measured on the full-size generated data (10,000 rows per table; 5 boosting folds of
-  1.1-1.5 CPU s, 2 final fits of 1.4-2.1 s, 74 importance shuffles of ~22 ms), at load ~2:
-  6.7-7.1 s wall against 7.5-8.7 s for one pool per step (CV, final fits) and the importance
-  on one core; the same facts, tables and scores to the bit.
+  1.1-1.5 CPU s, 2 final fits of 1.4-2.1 s, 74 importance shuffles of ~22 ms), at load 1.7-2:
+  6.7-7.5 s wall against 7.5-8.7 s for one pool per step (CV, final fits) and the importance
+  on one core, for 11.5-12.7 CPU s (one worker: 11.5); the same facts, tables and scores to the
+  bit. When other processes hold a core, both take their CPU time in wall time.
 """
 from __future__ import annotations
 
