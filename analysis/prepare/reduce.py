@@ -57,7 +57,10 @@ from analysis.prepare.cleaning import CleanColumn
 
 POLE_SIZE = 3  # features named on each side of a component
 BLOCK_ROWS = 25_000  # rows per block: a 12 MB float32 copy and a 24 MB float64 temporary at 120 columns
-WORKERS = 2  # threads working on blocks (numpy's ufuncs and matmul release the GIL)
+# Threads working on blocks (numpy's ufuncs, gathers and matmul release the GIL). With 2 the whole
+# run's peak, later in "types and groups", was 20-30 MB higher than with 1 (1,187-1,214 vs 1,167 MB
+# at full size, measured; cause not found: not BLAS buffers, not the freed temporaries).
+WORKERS = 2
 
 
 @dataclass
