@@ -11,12 +11,11 @@ of it), not what keeps a large run's memory bounded.
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Iterator
 
 from analysis.errors import InputError
-from analysis.settings import Settings
+from analysis.settings import Settings, cores
 from analysis.shell.progress import Stages
 
 MEMORY_SHARE = 0.8  # of the machine's memory, split between the local workers
@@ -34,8 +33,7 @@ def _dask():
 
 
 def local_workers(settings: Settings) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return settings.workers or cores
+    return settings.workers or cores()
 
 
 @contextmanager

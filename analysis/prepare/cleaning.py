@@ -120,8 +120,8 @@ _AVANTGARDE = (2, 4, 6, 7, 9, 11, 13, 15)
 #: Threads the local engine cleans with (``workers=WORKERS``): one per core. The functions default
 #: to one thread, which the Dask engine keeps (each of its worker processes already has a core).
 WORKERS = cores()
-#: Ordered features per group-sums task: ``bincount`` holds the GIL, so the sums run as small
-#: tasks beside the column builds, whose numpy work releases it.
+#: Ordered features per group-sums task: the sums run as small tasks beside the column builds
+#: (``bincount`` lets other threads run only part of the time: see ``moments.columns_group_sums``).
 SUMS_PER_TASK = 8
 _T = TypeVar("_T")
 
@@ -430,7 +430,7 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, wo
     chunks = [ordered[i:i + SUMS_PER_TASK] for i in range(0, len(ordered), SUMS_PER_TASK)]
 
     def one(task: int) -> np.ndarray | None:
-        if task < len(chunks):  # the sums first: they hold the GIL, the builds fill the gaps
+        if task < len(chunks):  # the sums first, the builds fill the gaps
             return columns_group_sums([scales[name] for name in chunks[task]], groups, 2)
         j = task - len(chunks)
         matrix[:, j] = _build(plan.columns[j], sources_of[plan.columns[j].source])

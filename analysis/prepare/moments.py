@@ -22,8 +22,10 @@ def columns_group_sums(columns: Sequence[np.ndarray], groups: np.ndarray, k: int
     The same numbers as ``group_sums`` column by column, to the bit (the same casts and the same
     ``bincount`` sums) in 60% of the time: one float64 buffer serves every column and the rows
     per group are counted once. At 891,211 rows x 119 columns ``group_sums`` column by column
-    (a fresh float64 copy per column, every row counted again) took 1.9 s, this 1.15 s (measured;
-    ``bincount`` holds the GIL, so threads would not help).
+    (a fresh float64 copy per column, every row counted again) took 1.9 s, this 1.15 s (measured).
+    Callers may run it on several threads: with numpy 2.4 a weighted ``bincount`` lets other
+    threads run (120 calls on 891,211 rows: 0.26 s on one thread, 0.15 s on two), an unweighted
+    one less so (0.13 -> 0.10 s).
     """
     out = np.empty((3, k, len(columns)))
     rows = np.bincount(groups, minlength=k)

@@ -71,7 +71,6 @@ two addends (0 + a + b) the order cannot change the result. Same inputs, same ma
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,6 +85,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from analysis.constants import STABLE_ARI
+from analysis.settings import cores
 
 #: Rows sampled for the k-selection fits. 25,000 leaves 1,600+ rows per cluster at k = 15 and
 #: halves the time against 50,000 with the same k chosen on the demo data; inertia is still
@@ -104,8 +104,7 @@ BOOT_N_INIT = 3
 FINAL_SAMPLE = 100_000
 FINAL_N_INIT = 10
 #: k-means fits on samples run one thread each, this many at a time (see _fit_each).
-FIT_WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                  else (os.cpu_count() or 1))
+FIT_WORKERS = cores()
 #: OpenMP threads for the full-batch k-means on all rows (see "Threads and reproducibility").
 MAX_THREADS = 2
 
