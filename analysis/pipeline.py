@@ -133,7 +133,7 @@ def prepare(inputs: Inputs, analysis: AnalysisSettings, stages: Stages,
         del customers
         cust = apply_decoded(plan, decoded, quality, WORKERS)
         del decoded
-        release_memory()  # the raw and decoded tables' memory, before the scaled copy is made
+        release_memory()  # the raw and decoded tables' memory, before scaling and PCA
     check_enough(plan, pop, analysis, inputs.population)
     return Prepared(features, plan, pop, cust, checks)
 

@@ -65,11 +65,6 @@ ENGINES = ("local", "dask")
 _PATHS = ("population", "customers", "feature_summary", "results")
 
 
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity): how many threads a parallel step uses."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-
-
 @dataclass(frozen=True)
 class AnalysisSettings:
     """Choices that change the analysis result (and therefore the cache key)."""

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from analysis.errors import InputError
-from analysis.settings import Settings, cores
+from analysis.settings import Settings
 from analysis.shell.progress import Stages
+from analysis.threads import cores
 
 MEMORY_SHARE = 0.8  # of the machine's memory, split between the local workers
 CONNECT_TIMEOUT = "20s"

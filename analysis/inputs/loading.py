@@ -37,7 +37,7 @@ import pyarrow.csv as pacsv
 
 from analysis.errors import InputError
 from analysis.inputs.schema import Feature, normalise_code
-from analysis.settings import cores
+from analysis.threads import cores, each
 
 #: pyarrow parses in blocks of this size. Small blocks parse fastest: on the full population
 #: file (236 MB, serial) 16 MiB blocks took 12.9 s, 2 MiB 3.9 s, 1 MiB 4.2 s, 256 KiB 5.4 s
@@ -109,12 +109,7 @@ def row_hashes(data: pd.DataFrame, workers: int = 1) -> np.ndarray:
         out[start:start + HASH_ROWS] = pd.util.hash_pandas_object(data.iloc[start:start + HASH_ROWS], index=False)
 
     starts = range(0, len(data), HASH_ROWS)
-    if workers <= 1 or len(starts) <= 1:
-        for start in starts:
-            block(start)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(block, starts))
+    each(block, starts, min(workers, len(starts)))
     return out
 
 

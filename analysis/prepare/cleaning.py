@@ -63,16 +63,16 @@ Reasons, with their facts
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from analysis.settings import AnalysisSettings, cores
+from analysis.settings import AnalysisSettings
 from analysis.prepare.moments import columns_group_sums, mean_std
 from analysis.inputs.schema import Feature
+from analysis.threads import cores, each
 
 # The cleaning log's codes (what each means: the module docstring).
 COLUMN_MISSINGNESS, ROW_MISSINGNESS, RE_ENCODING, ENGINEERING = (
@@ -123,7 +123,6 @@ WORKERS = cores()
 #: Ordered features per group-sums task: the sums run as small tasks beside the column builds
 #: (``bincount`` lets other threads run only part of the time: see ``moments.columns_group_sums``).
 SUMS_PER_TASK = 8
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -242,7 +241,7 @@ def decode(raw: pd.DataFrame, features: Sequence[Feature],
         return _decode_column(columns[j], feature, None if where is None else block[:, where])
 
     texts, counts = {}, []
-    for feature, (values, row) in zip(features, _each(one, range(len(features)), workers)):
+    for feature, (values, row) in zip(features, each(one, range(len(features)), workers)):
         if values is not None:
             texts[feature.name] = values
         counts.append(row)
@@ -261,14 +260,6 @@ def _with_share(quality: pd.DataFrame, rows: int) -> pd.DataFrame:
 def _stays_text(feature: Feature) -> bool:
     """Text codes that are not numbers in disguise (CAMEO_DEU_2015, OST_WEST_KZ) stay categories."""
     return feature.is_text and not all(code.isdigit() for code in feature.codes)
-
-
-def _each(work: Callable[[_T], object], items: Iterable[_T], workers: int) -> list:
-    """``[work(item) for item in items]``, on ``workers`` threads when more than one (results in order)."""
-    if workers <= 1:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(work, items))
 
 
 def _decode_column(column: pd.Series, feature: Feature,
@@ -436,7 +427,7 @@ def _finish(plan: CleaningPlan, decoded: pd.DataFrame, quality: pd.DataFrame, wo
         matrix[:, j] = _build(plan.columns[j], sources_of[plan.columns[j].source])
         return None
 
-    done = _each(one, range(len(chunks) + len(plan.columns)), workers)
+    done = each(one, range(len(chunks) + len(plan.columns)), workers)
     sums = np.concatenate(done[:len(chunks)], axis=2) if chunks else np.empty((3, 2, 0))
     frame = pd.DataFrame(matrix, columns=[c.name for c in plan.columns], index=decoded.index, copy=False)
     group_sums = {name: sums[:, :, j] for j, name in enumerate(ordered)}

@@ -64,9 +64,10 @@ threads spin at a barrier every Lloyd iteration, and on this shared machine a 50
 slowed 8-fold whenever another process took a core. One-thread fits are also bit-identical
 however many run at once. The first refits of all k are queued at once and each k is scored on
 the calling thread while the workers fit the next; then the other refits near the elbow and the
-silhouette blocks are shared among the workers, so both cores stay busy to the end. The full-batch fit in :func:`fit_final` uses at most two OpenMP
-threads: scikit-learn adds per-thread partial sums in whatever order threads finish, and with
-two addends (0 + a + b) the order cannot change the result. Same inputs, same machine: same bits.
+silhouette blocks are shared among the workers, so both cores stay busy to the end. The
+full-batch fit in :func:`fit_final` uses at most two OpenMP threads: scikit-learn adds
+per-thread partial sums in whatever order threads finish, and with two addends (0 + a + b) the
+order cannot change the result. Same inputs, same machine: same bits.
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from analysis.constants import STABLE_ARI
-from analysis.settings import cores
+from analysis.threads import cores, each
 
 #: Rows sampled for the k-selection fits. 25,000 leaves 1,600+ rows per cluster at k = 15 and
 #: halves the time against 50,000 with the same k chosen on the demo data; inertia is still
@@ -342,10 +343,7 @@ def _fit_each(jobs: list[tuple[np.ndarray, int, int, int]]) -> list[tuple[np.nda
     # limits, entered and left by the workers, restore to one, and this block restores the
     # caller's setting at the end.
     with threadpool_limits(limits=1, user_api="blas"):
-        if workers <= 1:
-            return [_fit_one(job) for job in jobs]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(_fit_one, jobs))
+        return each(_fit_one, jobs, workers)
 
 
 def _fit_one(job: tuple[np.ndarray, int, int, int]) -> tuple[np.ndarray, float]:

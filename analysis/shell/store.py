@@ -13,13 +13,12 @@ import os
 import shutil
 import socket
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 from analysis.errors import InputError, WriteError
-from analysis.settings import cores
+from analysis.threads import cores, each
 
 CHUNK = 8 << 20
 # The files whose code decides the results: the analysis parts of docs/architecture.md and the
@@ -59,11 +58,7 @@ def file_fingerprints(paths: dict[str, Path], workers: int | None = None) -> dic
     wall time than CPU time for this stage, the process was waiting for a core (involuntary
     context switches), not for the disk (no major page faults); the code hash takes 9 ms.
     """
-    workers = min(workers or cores(), len(paths))
-    if workers <= 1:
-        return {role: file_fingerprint(path) for role, path in paths.items()}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(paths, pool.map(file_fingerprint, paths.values())))
+    return dict(zip(paths, each(file_fingerprint, paths.values(), min(workers or cores(), len(paths)))))
 
 
 def code_fingerprint(package: Path = PACKAGE) -> str:
