@@ -240,12 +240,14 @@ def k_curves(results: Results) -> Figure:
         inertia.legend(loc="upper right")
         silhouette.plot(curves["k"], curves["silhouette"], marker="o", markersize=3, color=NEUTRAL)
         silhouette.set_title("Silhouette (higher = clearer)")
-        stability.plot(curves["k"], curves["stability_mean"], marker="o", markersize=3, color=NEUTRAL,
+        # Often one or two k's only (where stability can change the pick): markers, not just lines.
+        stability.plot(curves["k"], curves["stability_mean"], marker="o", markersize=5, color=NEUTRAL,
                        label="Mean")
-        stability.plot(curves["k"], curves["stability_min"], linestyle=":", color=NEUTRAL, label="Worst")
+        stability.plot(curves["k"], curves["stability_min"], marker="v", markersize=4, linestyle=":",
+                       color=NEUTRAL, label="Worst")
         stability.axhline(STABLE_ARI, color="#b00020", linestyle="--", linewidth=1,
                           label=f"Reproducible ({STABLE_ARI:.2f})")
-        stability.set_title("Stability near the elbow")
+        stability.set_title("Stability where it decides")
         stability.set_ylim(min(0.0, curves["stability_min"].min()), 1.02)
         stability.legend(loc="lower left")
         for ax in axes:

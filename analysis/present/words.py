@@ -317,7 +317,8 @@ def k_reason(results: Results) -> str:
     if reason == "forced":
         return f"forced by the user setting k = {k}"
     if reason == "elbow-unstable":
-        best = max(c["stability_mean"] for c in curves.values() if abs(c["k"] - elbow) <= rule["window"])
+        best = max(c["stability_mean"] for c in curves.values()
+                   if abs(c["k"] - elbow) <= rule["window"] and c["stability_mean"] is not None)
         return (f"k = {elbow}: {bends}. No k within ±{rule['window']} of it reproduces well across "
                 f"{rule['n_boot']} refits (best stability {best:.2f}, below {rule['stable_ari']:.2f}), "
                 "so the elbow is kept; treat segment borders as soft.")
@@ -347,7 +348,7 @@ def k_table(results: Results) -> str:
 
 
 def _ari(value: float | None) -> str:
-    """0.990; '–' where stability was not measured (k's the rule cannot pick)."""
+    """0.990; '–' where stability was not measured (k's that could not change the pick)."""
     return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
 
 

@@ -12,12 +12,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from analysis.segment import kselect
 from analysis.segment.kselect import (BETTER_SEPARATED, ELBOW_KEPT, ELBOW_UNREPRODUCIBLE, ELBOW_UNSTABLE, FORCED, WINDOW,
-                                      KSelection, _apply_rule, _elbow_gaps, _silhouettes, fit_final, select_k)
+                                      KSelection, _apply_rule, _elbow_gaps, _next_to_measure, _silhouettes, fit_final,
+                                      select_k)
 
 CURVE_COLUMNS = ["inertia", "silhouette", "stability_mean", "stability_min", "elbow_gap",
                  "reproducible", "smallest_share"]
@@ -76,27 +79,63 @@ def test_stability_and_silhouette_peak_at_true_k(six_selection: KSelection) -> N
 
 
 def test_stability_measured_only_where_the_rule_reads_it(six_selection: KSelection) -> None:
-    """Within WINDOW of the elbow (6): k = 4..8; nowhere else, where it reads as not reproducible."""
+    """The elbow (6) reproduces and no k near it separates better: no other k's stability can
+    change the pick, so only the elbow's is measured; elsewhere it reads as not reproducible."""
     curves = six_selection.curves
-    near = [k for k in curves.index if abs(k - six_selection.elbow_k) <= WINDOW]
-    assert near == [4, 5, 6, 7, 8]
-    assert curves.loc[near, ["stability_mean", "stability_min"]].notna().all().all()
-    far = curves.drop(index=near)
-    assert far[["stability_mean", "stability_min"]].isna().all().all()
-    assert not far["reproducible"].any()
+    assert curves.loc[6, ["stability_mean", "stability_min"]].notna().all()
+    others = curves.drop(index=6)
+    assert others[["stability_mean", "stability_min"]].isna().all().all()
+    assert not others["reproducible"].any()
     assert all(record["stability_mean"] is None for record in six_selection.to_dict()["curves"]
-               if record["k"] not in near)
+               if record["k"] != 6)
 
 
-def test_only_the_ks_near_the_elbow_are_refitted(six: np.ndarray, monkeypatch) -> None:
-    """One refit per k, n_boot - 1 more for each k within WINDOW of the elbow and the forced k."""
+def test_only_the_elbow_and_the_forced_k_are_refitted(six: np.ndarray, monkeypatch) -> None:
+    """One refit per k, n_boot - 1 more for the elbow and the forced k."""
     fitted = []
     real = kselect._fit_one
     monkeypatch.setattr(kselect, "_fit_one", lambda job: fitted.append(job[1]) or real(job))
     select_k(six, seed=0, n_boot=3, forced_k=12)
     counts = pd.Series(fitted).value_counts().sort_index()
-    expected = {k: 3 if abs(k - 6) <= WINDOW or k == 12 else 1 for k in range(2, 16)}
+    expected = {k: 3 if k in (6, 12) else 1 for k in range(2, 16)}
     assert counts.to_dict() == expected
+
+
+def test_neighbours_are_measured_in_the_rules_order_until_one_reproduces(six: np.ndarray, monkeypatch) -> None:
+    """An elbow that does not reproduce: the k's near it are measured by falling silhouette
+    (then nearness, then smaller k) until one reproduces, and that one is picked."""
+    measured: list[int] = []
+    stability = {6: 0.5, 5: 0.8, 7: 0.95, 8: 0.99, 4: 0.99}  # made up: the elbow does not reproduce
+
+    def fake(evaluation, centres, first):
+        k = len(centres[0])
+        measured.append(k)
+        return {"stability_mean": stability[k], "stability_min": stability[k]}
+
+    monkeypatch.setattr(kselect, "_stability", fake)
+    selection = select_k(six, seed=0, n_boot=2)
+    sil = selection.curves["silhouette"]
+    order = sorted([4, 5, 7, 8], key=lambda k: (-sil[k], abs(k - 6), k))
+    first_reproducible = next(k for k in order if stability[k] >= 0.9)
+    assert measured == [6, *order[: order.index(first_reproducible) + 1]]
+    assert (selection.k, selection.reason) == (first_reproducible, ELBOW_UNREPRODUCIBLE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=8, max_size=8),
+       st.lists(st.one_of(st.floats(-0.2, 0.6), st.just(float("nan"))), min_size=8, max_size=8),
+       st.integers(2, 9))
+def test_measuring_only_what_the_rule_needs_gives_the_rules_answer(stability: list[float],
+                                                                   silhouette: list[float], elbow: int) -> None:
+    """The rule on the partly measured curves (the rest not reproducible) = the rule on all of them."""
+    ks = list(range(2, 10))
+    full = curves_for_rule(stability, silhouette)
+    known: dict[int, float] = {}
+    while (k := _next_to_measure(ks, dict(zip(ks, silhouette)), known, elbow)) is not None:
+        assert k not in known and abs(k - elbow) <= WINDOW
+        known[k] = full.loc[k, "stability_mean"]
+    partial = curves_for_rule([known.get(k, float("nan")) for k in ks], silhouette)
+    assert _apply_rule(partial, elbow) == _apply_rule(full, elbow)
 
 
 def test_forced_k_keeps_the_curves(six: np.ndarray, six_selection: KSelection) -> None:
@@ -104,7 +143,7 @@ def test_forced_k_keeps_the_curves(six: np.ndarray, six_selection: KSelection) -
     assert forced.k == 9
     assert forced.reason == FORCED
     assert forced.elbow_k == 6
-    # k = 9 is outside the elbow's window, so only the forced run measures its stability.
+    # Only the forced run measures k = 9's stability.
     assert forced.curves.loc[9, "stability_mean"] > 0 and np.isnan(six_selection.curves.loc[9, "stability_mean"])
     pd.testing.assert_frame_equal(forced.curves.drop(index=9), six_selection.curves.drop(index=9))
 
@@ -151,15 +190,14 @@ def test_k_in_range_on_structureless_noise() -> None:
 def test_progress_once_per_k_plus_stages(six: np.ndarray) -> None:
     messages: list[str] = []
     select_k(six, k_range=range(2, 9), seed=0, n_boot=2, progress=messages.append)
-    # the elbow is 6: stability is measured for k = 4..8
-    assert len(messages) == 1 + 7 + 1 + 5 + 1
+    # the elbow is 6, reproducible and not displaced: only its stability is measured
+    assert len(messages) == 1 + 7 + 1 + 1 + 1
     assert messages[0].startswith("choose k: 7 values of k, one fit each")
     # the largest k first: it takes longest to fit
     assert [m.split(":")[0] for m in messages[1:8]] == [f"k = {k}" for k in range(8, 1, -1)]
     assert messages[8].startswith("silhouette on 900 rows")
-    assert [m.split(":")[0] for m in messages[9:14]] == [f"k = {k}" for k in range(8, 3, -1)]
-    assert all("stability" in m for m in messages[9:14])
-    assert messages[14].startswith("chose k = ")
+    assert messages[9].startswith("k = 6: stability")
+    assert messages[10].startswith("chose k = ")
 
 
 def test_rule_and_to_dict_are_plain_json(six: np.ndarray, six_selection: KSelection) -> None:
