@@ -211,7 +211,11 @@ def _convert_tables(tables: Iterator[pa.Table], path: Path, features: Sequence[F
     rows = 0
     for table in tables:
         for name, feature in wanted.items():
-            columns[name].append(_convert(table.column(name).combine_chunks(), feature, path, rows, span))
+            column = table.column(name)
+            if column.type == pa.float32():  # parsed as numbers (see _parse_range): blanks become NaN
+                columns[name].append(column.to_numpy())
+            else:
+                columns[name].append(_convert(column.combine_chunks(), feature, path, rows, span))
         for name in texts:
             kept[name].extend(table.column(name).chunks)
         rows += table.num_rows
@@ -552,12 +556,9 @@ def _arrow_reason(err: Exception) -> str:
 def _convert(column: pa.Array, feature: Feature, path: Path, offset: int, span: Span | None = None) -> np.ndarray:
     """Dictionary-encoded text -> float32 codes (numeric features) or normalised strings (text features).
 
-    A column pyarrow already parsed as float32 (see :func:`_parse_range`) only needs its nulls as NaN.
     ``offset`` is the number of data rows before this block (in the file, or in ``span``), to
     report the line of a bad value.
     """
-    if column.type == pa.float32():
-        return column.to_numpy(zero_copy_only=False)
     values = [normalise_code(v) for v in column.dictionary.to_pylist()]
     blank = [v in MISSING_MARKERS for v in values]
     valid = ~np.asarray(column.is_null())
