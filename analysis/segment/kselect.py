@@ -14,8 +14,8 @@ random sample, and three signals are read off those cheap fits:
    rescaled). The elbow is the k furthest below the chord of the normalised curve (the
    "Kneedle" idea in three lines; the ``kneed`` package is not needed).
 2. **Silhouette** of that first refit's segments on one random evaluation set of
-   ``silhouette_size`` rows (the same rows for every k), computed exactly and equal to
-   ``sklearn.metrics.silhouette_score`` on those rows, but in one blocked pass for all k so the
+   ``silhouette_size`` rows (the same rows for every k), equal to
+   ``sklearn.metrics.silhouette_score`` on those rows (within 1e-8), but in one blocked pass for all k so the
    pairwise distances are computed once rather than once per k (1.4 s instead of ~14 s).
 3. **Stability**, only where it can change the pick: the elbow (and a forced k) and then, one
    at a time, the k's within ``WINDOW`` that could still displace it (:func:`_next_to_measure`)
@@ -480,25 +480,30 @@ def _silhouettes(X: np.ndarray, labellings: list[np.ndarray], block: int = 512,
                  pool: Executor | None = None) -> list[float]:
     """Mean silhouette of each labelling of the same rows, as sklearn's silhouette_score.
 
-    Distances are computed once in blocks (float64) and multiplied by the one-hot membership of
-    every labelling at once, giving each row's summed distance to every cluster. With ``pool``
-    the blocks are shared among its threads (each block is computed alike: the same bits).
+    Distances are computed once in blocks and multiplied by the one-hot membership of every
+    labelling at once, giving each row's summed distance to every cluster. With ``pool`` the
+    blocks are shared among its threads (each block is computed alike: the same bits). Squared
+    distances are float64 (a float32 difference of norms loses close pairs); the distances and
+    their sums per cluster are float32, which halves the larger product: on the real size's
+    10,000 evaluation rows and 14 labellings 1.75-1.93 CPU s instead of 2.56-2.66, the
+    silhouettes within 2e-9 of the float64 ones.
     """
     E = X.astype(np.float64)
     m = len(E)
     widths = [int(lab.max()) + 1 for lab in labellings]
     offsets = np.concatenate([[0], np.cumsum(widths)])
-    onehot = np.zeros((m, offsets[-1]))
+    onehot = np.zeros((m, offsets[-1]), dtype=np.float32)
     for lab, off in zip(labellings, offsets):
         onehot[np.arange(m), off + lab] = 1.0
     sq = np.einsum("ij,ij->i", E, E)
-    sums = np.empty_like(onehot)
+    sums = np.empty(onehot.shape)
 
     def fill(s: int) -> None:
         e = min(s + block, m)
         d2 = sq[s:e, None] + sq[None, :] - 2.0 * (E[s:e] @ E.T)
         d2[np.arange(e - s), np.arange(s, e)] = 0.0
-        sums[s:e] = np.sqrt(np.maximum(d2, 0.0)) @ onehot
+        distances = np.maximum(d2, 0.0, out=d2).astype(np.float32)
+        sums[s:e] = np.sqrt(distances, out=distances) @ onehot
 
     starts = range(0, m, block)
     list(pool.map(fill, starts) if pool else map(fill, starts))

@@ -242,7 +242,7 @@ def test_silhouette_matches_sklearn() -> None:
     labellings = [rng.integers(0, k, 700) for k in (2, 5, 9)]
     labellings.append(np.r_[np.zeros(699, dtype=int), 1])  # a one-member cluster
     ours = _silhouettes(E, labellings)
-    assert ours == pytest.approx([silhouette_score(E, lab) for lab in labellings], abs=1e-12)
+    assert ours == pytest.approx([silhouette_score(E, lab) for lab in labellings], abs=1e-7)
 
 
 def curves_for_rule(stability: list[float], silhouette: list[float]) -> pd.DataFrame:
