@@ -268,3 +268,20 @@ def test_row_hashes_in_blocks_are_pandas_row_hashes(workers, monkeypatch):
     hashes = loading.row_hashes(frame, workers)
     assert hashes.dtype == np.uint64 and np.array_equal(hashes, expected)
     assert int(pd.Series(hashes).duplicated().sum()) == int(frame.duplicated().sum()) >= 3
+
+
+@pytest.mark.parametrize("blocks", [
+    [["8A", None, "XX"], ["1A", "8A"], [None, None]],
+    [[None, None], []],
+    [],
+])
+def test_text_blocks_join_into_the_categorical_of_their_strings(blocks):
+    """Joining (codes, distinct values) blocks gives what pandas builds from all the strings."""
+    parts = []
+    for strings in blocks:
+        distinct = np.unique(np.array([s for s in strings if s is not None], dtype=object))
+        parts.append((np.array([-1 if s is None else int(np.searchsorted(distinct, s)) for s in strings],
+                               dtype=np.int32), distinct))
+    expected = pd.Categorical(np.array([s for strings in blocks for s in strings], dtype=object))
+    joined = loading._categorical(parts)
+    pd.testing.assert_series_equal(pd.Series(joined), pd.Series(expected))
