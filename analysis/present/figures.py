@@ -247,7 +247,7 @@ def k_curves(results: Results) -> Figure:
                        color=NEUTRAL, label="Worst")
         stability.axhline(STABLE_ARI, color="#b00020", linestyle="--", linewidth=1,
                           label=f"Reproducible ({STABLE_ARI:.2f})")
-        stability.set_title("Stability where it decides")
+        stability.set_title("Stability of refits")
         stability.set_ylim(min(0.0, curves["stability_min"].min()), 1.02)
         stability.legend(loc="lower left")
         for ax in axes:

@@ -125,7 +125,7 @@ def test_component_weights_label_each_feature_in_words(res):
 def test_k_curves_mark_the_chosen_k(res):
     fig = figures.k_curves(res)
     assert [ax.get_title() for ax in fig.axes] == ["Inertia (lower = tighter)", "Silhouette (higher = clearer)",
-                                                   "Stability where it decides"]
+                                                   "Stability of refits"]
     curves = res.table("k_curves")
     assert list(fig.axes[1].get_lines()[0].get_xdata()) == list(curves["k"])
     assert f"k = {res.summary['k_selection']['k']}" in fig._suptitle.get_text()
