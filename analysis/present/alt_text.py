@@ -81,22 +81,25 @@ def _share_words(segment: dict) -> str:
 
 def segment_shares(results: Results) -> str:
     segments = profile_order(results)
-    return (f"Bar chart of the share of the population and of the customers in each of "
-            f"{len(segments)} groups, with 95% intervals. " + "; ".join(map(_share_words, segments)) + ".")
+    types = sum(s["id"] != SET_ASIDE for s in segments)
+    aside = " and the set-aside group" if types < len(segments) else ""
+    return (f"Bar chart of the share of the population and of the customers in each of {types} types{aside}, "
+            f"with 95% intervals. " + "; ".join(map(_share_words, segments)) + ".")
 
 
 def index_chart(results: Results) -> str:
     ranked = sorted(results.segments, key=lambda s: -np.nan_to_num(s["index"], nan=-1, posinf=1e9))
     parts = [f"{short_label(s)}: {index_value(s['index'])} ({s['verdict']})" for s in ranked]
-    return ("Bar chart of the customer index per group, highest first, with 95% intervals and a line at "
-            "100 (as common among customers as in the population). " + "; ".join(parts) + ".")
+    return ("Bar chart of the customer index per type and of the set-aside group, highest first, with 95% "
+            "intervals and a line at 100 (as common among customers as in the population). "
+            + "; ".join(parts) + ".")
 
 
 def gains(results: Results) -> str:
     table = mailing_gains(results)
     head = results.summary["targeting"]
-    order = ", ".join(str(s) for s in table["segment"])
-    return (f"Gains chart: segments mailed in the order {order}. The recommended selection mails "
+    order = ", ".join(results.segment(int(s))["code"] for s in table["segment"])
+    return (f"Gains chart: types mailed in the order {order}. The recommended selection mails "
             f"{percent(head['population_share'], 0)} of the population and reaches "
             f"{percent(head['customer_share'], 0)} of current customers, against "
             f"{percent(head['population_share'], 0)} when mailing at random.")

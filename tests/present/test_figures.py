@@ -244,3 +244,14 @@ def test_crowded_game_plan_labels_do_not_overlap():
     overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
     assert not overlaps
     plt.close(fig)
+
+
+def test_alt_texts_of_the_type_charts_name_types_and_codes(res):
+    """Charts of types say "types" (not the other level's "groups") and name types by code."""
+    from analysis.present import alt_text
+    types = len(res.clusters)
+    assert f"each of {types} types and the set-aside group" in alt_text.segment_shares(res)
+    assert "customer index per type" in alt_text.index_chart(res)
+    order = alt_text.gains(res).split("mailed in the order ")[1].split(".")[0].split(", ")
+    codes = {s["code"] for s in res.clusters}
+    assert order and set(order) <= codes
