@@ -86,7 +86,9 @@ class Design:
 
     reducer: Reducer
     components: bool  # PCA components (logistic) or scaled, filled features (boosting)
-    indicators: tuple[int, ...] = ()  # cleaned columns whose missingness becomes a 0/1 input
+    #: cleaned columns whose missingness becomes a 0/1 input; for the tree model only the first of
+    #: each set of columns missing on the same training rows (see :func:`_distinct_flags`)
+    indicators: tuple[int, ...] = ()
 
     def transform(self, matrix: np.ndarray) -> np.ndarray:
         # A private copy: the population's scaler and fill work in place (copy=False).
@@ -154,6 +156,7 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     # Which features get an indicator is decided on the population's training rows only.
     missing = np.isnan(pop_x[split.pop_train]).mean(axis=0)
     indicator_columns = tuple(int(j) for j in np.flatnonzero(missing >= MIN_INDICATOR_SHARE))
+    tree_indicators = _distinct_flags(x_train, indicator_columns)
 
     # Every later draw from ``rng``, in the order the stage has always drawn them, before any fit:
     # the reference rows, then the importance rows and one shuffle per source feature.
@@ -161,8 +164,8 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     draws = _draw_importance(plan, rng, len(y_held))
 
     def design(name: str, with_indicators: bool) -> Design:
-        return Design(reducer, components=name == "logistic",
-                      indicators=indicator_columns if with_indicators else ())
+        flags = (indicator_columns if name == "logistic" else tree_indicators) if with_indicators else ()
+        return Design(reducer, components=name == "logistic", indicators=flags)
 
     inputs = {name: design(name, indicators).transform(x_train) for name in MODELS}
     with _pool(FIT_WORKERS) as pool:
@@ -223,7 +226,8 @@ def _fit(plan: CleaningPlan, reducer: Reducer, pop: CleanedTable, cust: CleanedT
     facts = {
         "chosen_model": chosen,
         "indicators": bool(indicators),
-        "indicator_columns": len(indicator_columns),
+        "indicator_columns": len(indicator_columns),  # features with a missing flag (the tree model
+        # reads one column per set of them missing together on the training rows: the same trees)
         "sample": {"population_train": len(split.pop_train), "customers_train": len(split.cust_train),
                    "population_held_out": len(split.pop_held), "customers_held_out": len(split.cust_held),
                    "population_reference": len(reference), "sample_setting": sample},
@@ -271,6 +275,29 @@ def _reference_rows(rng: np.random.Generator, split: Split, n_pop: int, sample: 
     seen[split.pop_train] = True
     unseen = np.flatnonzero(~seen)
     return np.sort(rng.permutation(unseen)[: min(sample, len(unseen))])
+
+
+def _distinct_flags(x_train: np.ndarray, columns: tuple[int, ...]) -> tuple[int, ...]:
+    """``columns`` without those missing on exactly the same training rows as an earlier one.
+
+    For the tree model only: features of one source block go missing together (59 flags, 23
+    distinct at full size). Boosting splits on the first of several features with equal gains
+    (a strict ``>`` over features in column order, scikit-learn's ``splitting.pyx``), and a
+    later copy has the same bins and gains, so it is never used: without it the trees, their
+    predictions on any rows and the permutation importance (shuffling a source whose flag was
+    dropped moves only its values, as it did before) are the same to the bit, and each fit
+    builds fewer histograms. Cross-validation folds are subsets of the training rows, so a
+    copy there is a copy in every fold. The logistic model keeps every flag: with its L2
+    penalty two equal columns share a weight, which changes the fit.
+    """
+    seen: set[bytes] = set()
+    kept = []
+    for j, flags in zip(columns, np.isnan(x_train[:, list(columns)]).T):
+        pattern = np.packbits(flags).tobytes()
+        if pattern not in seen:
+            seen.add(pattern)
+            kept.append(j)
+    return tuple(kept)
 
 
 def _classifier(name: str, seed: int, balanced: bool = False):
