@@ -21,11 +21,12 @@ How it is fitted, and why
   folds' own held-out parts), so the held-out quarter stays untouched by the choice too.
 - Missing values: customers miss far more data than the population (set-aside rows are ~10% of
   the population but ~26% of customers), so "has missing data" alone predicts customers. With
-  ``lookalike_indicators`` the model also gets one 0/1 column per feature saying "missing";
-  without, a missing value is filled with the population mean. A tree can still partly spot a
-  filled mean, so the gains among *kept* rows (enough data to be segmented) and the ranking by
-  missing share alone are measured as well: together they show how much of the lift is data
-  coverage rather than who people are.
+  ``lookalike_indicators`` the model also gets one 0/1 column per feature saying "missing"
+  (the tree model one per set of features missing on the same training rows: the same trees,
+  see :func:`_distinct_flags`); without, a missing value is filled with the population mean.
+  A tree can still partly spot a filled mean, so the gains among *kept* rows (enough data to
+  be segmented) and the ranking by missing share alone are measured as well: together they
+  show how much of the lift is data coverage rather than who people are.
 
 How it runs on two cores
 - Every classifier fit is single-threaded and the same whatever runs beside it, so results do
