@@ -254,3 +254,23 @@ def test_tree_model_reads_distinct_flags_with_the_same_results(prepared, monkeyp
     logistic = fit()
     assert logistic.facts["chosen_model"] == "logistic"
     assert len(logistic.model.design.indicators) == logistic.facts["indicator_columns"]
+
+
+def test_tree_sums_give_predict_probas_odds_with_columns_shuffled():
+    """Recomputing only the trees that read the shuffled columns gives the odds of a full
+    prediction to the bit, for each source; not built for a model that is not boosting."""
+    reducer, x_train, y_train, x_held, y_held = _flag_data(1)
+    design = la.Design(reducer, components=False, indicators=(1, 4))
+    classifier = la._fit_classifier("boosting", 0, design.transform(x_train), y_train)
+    inputs = design.transform(x_held)
+    sums = la.TreeSums.of(classifier, inputs, la._odds(classifier, inputs))
+    assert sums is not None  # None: scikit-learn's internals changed, the importance predicts in full
+    rng = np.random.default_rng(4)
+    for moved in ([0], [1, 2, 3, 5], [4, 6], []):
+        shuffled = inputs.copy()
+        shuffled[:, moved] = inputs[np.ix_(rng.permutation(len(inputs)), moved)]
+        np.testing.assert_array_equal(sums.odds(shuffled, frozenset(moved)), la._odds(classifier, shuffled))
+    assert any(0 in r for r in sums.reads) and any(0 not in r for r in sums.reads)  # trees skipped and not
+    assert la.TreeSums.of(classifier, inputs, la._odds(classifier, inputs) * 2) is None  # a sum that differs
+    logistic = la._fit_classifier("logistic", 0, design.transform(x_train), y_train)
+    assert la.TreeSums.of(logistic, inputs, la._odds(logistic, inputs)) is None
