@@ -45,10 +45,11 @@ How it runs on two cores
   bit. When other processes hold a core, both take their CPU time in wall time.
 - Two savings that change no bit (round 6; facts, tables and scores compared on that data with
   and without indicators): the tree model's distinct flags (:func:`_distinct_flags`; the final
-  fit with flags 1.6 CPU s instead of 2.1, each fold with ``lookalike_indicators`` ~0.4 s less)
+  fit with flags 1.6 CPU s instead of 2.1; with ``lookalike_indicators`` each fold too)
   and the importance's tree-by-tree sums (:class:`TreeSums`; 0.8 CPU s instead of 1.4 on one
   worker). The stage on the same inputs, 2 workers, 3 runs each: 11.2-13.2 CPU s (load 2.3-3.2)
-  against 13.9-15.3 (load 3.1-3.4) by default; with indicators 15.5-17.4 against 19.4-19.9.
+  against 13.9-15.3 (load 3.1-3.4) by default; with indicators 15.9-17.4 (load 2.8-3.2)
+  against 19.4-19.9 (load 3.6-3.7).
 """
 from __future__ import annotations
 
