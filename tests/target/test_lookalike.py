@@ -163,3 +163,114 @@ def test_packed_jobs_give_what_one_job_at_a_time_gives(prepared, monkeypatch, li
     np.testing.assert_array_equal(packed.model.decile_edges, alone.model.decile_edges)
     probe = data.pop.matrix.to_numpy()[:500]
     np.testing.assert_array_equal(packed.model.score(probe), alone.model.score(probe))
+
+
+def test_tree_flags_keep_the_first_of_columns_missing_together():
+    """Only exact copies on the training rows go, and the first of each set stays."""
+    nan = np.nan
+    x = np.array([[nan, nan, 1.0, nan, 2.0],
+                  [nan, nan, nan, 1.0, 2.0],
+                  [1.0, 1.0, nan, 1.0, nan],
+                  [1.0, 1.0, 1.0, nan, 2.0]], dtype=np.float32)
+    # Columns 0 and 1 are missing on rows 0-1; 3 on rows 0 and 3 (a different set); 4 on row 2.
+    assert la._distinct_flags(x, (0, 1, 2, 3, 4)) == (0, 2, 3, 4)
+    assert la._distinct_flags(x, (1, 0, 4)) == (1, 4)  # the earlier column of the pair stays
+    assert la._distinct_flags(x[[0, 2]], (0, 1, 2, 3)) == (0, 2)  # 1 and 3 copy 0 on these rows
+    assert la._distinct_flags(x, ()) == ()
+
+
+def _flag_data(seed: int = 0):
+    """Rows whose features 1-3 go missing together on the training rows (one source block) while
+    feature 3 does not follow them on the held-out rows; feature 4 has its own gaps. Customers
+    (y = 1) miss more often, so the flags carry signal."""
+    rng = np.random.default_rng(seed)
+    n, n_train = 3_000, 2_000
+    y = (rng.random(n) < 0.5).astype(float)
+    x = rng.normal(size=(n, 5)).astype(np.float32) + y[:, None].astype(np.float32) * 0.3
+    block = rng.random(n) < np.where(y == 1, 0.3, 0.1)
+    x[block, 1:4] = np.nan
+    x[n_train:, 3] = np.where(rng.random(n - n_train) < 0.2, np.nan, rng.normal(size=n - n_train))
+    x[rng.random(n) < np.where(y == 1, 0.2, 0.05), 4] = np.nan
+    reducer, _ = fit_reducer(pd.DataFrame(x[:n_train], columns=list("abcde")), np.ones(n_train, bool), 0.9, seed=0)
+    return reducer, x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def test_dropping_copied_flags_leaves_the_trees_their_scores_and_importance_unchanged():
+    """The boosting model fitted without the flags that copy an earlier one (on the training rows)
+    scores held-out rows, where the copies differ, exactly as the one fitted with every flag, and
+    every source's permutation importance is the same to the bit."""
+    reducer, x_train, y_train, x_held, y_held = _flag_data()
+    columns = (1, 2, 3, 4)
+    assert la._distinct_flags(x_train, columns) == (1, 4)
+    assert not np.array_equal(np.isnan(x_held[:, 1]), np.isnan(x_held[:, 3]))  # not copies on held-out rows
+    every, distinct = (la.Design(reducer, components=False, indicators=c) for c in (columns, (1, 4)))
+    fits = [la._fit_classifier("boosting", 0, d.transform(x_train), y_train) for d in (every, distinct)]
+    held = [la._odds(f, d.transform(x_held)) for f, d in zip(fits, (every, distinct))]
+    np.testing.assert_array_equal(held[0], held[1])
+    without = la._fit_classifier("boosting", 0, la.Design(reducer, components=False).transform(x_train), y_train)
+    assert not np.array_equal(la._odds(without, la.Design(reducer, components=False).transform(x_held)), held[0])
+
+    plan = type("Plan", (), {"columns": list("abcde")})()
+    rng = np.random.default_rng(2)
+    sources = {"a": [0], "block": [1, 2, 3], "e": [4]}
+    draws = la.ImportanceDraws(np.arange(len(y_held)), sources,
+                               {s: rng.permutation(len(y_held)) for s in sources})
+    aucs = [[la._shuffled_auc(plan, f, d, draws, x_held, d.transform(x_held), y_held, s) for s in sources]
+            for f, d in zip(fits, (every, distinct))]
+    assert aucs[0] == aucs[1]
+    assert aucs[0][1] < la._auc(y_held, held[0])  # the block (and its flag) matters
+
+
+@pytest.mark.slow
+def test_tree_model_reads_distinct_flags_with_the_same_results(prepared, monkeypatch):
+    """With ``indicators``: the boosting model reads one flag per set of features missing together
+    on its training rows and gives the facts, tables and scores of the model that reads every
+    flag; the logistic model (L2 penalty: copies change its fit) reads every flag."""
+    data, reducer = prepared
+
+    def fit() -> la.Lookalike:
+        mailing = pd.DataFrame({"cumulative_population_share": [0.2], "cumulative_customer_share": [0.4]})
+        return la.fit_lookalike(data.plan, reducer, data.pop, data.cust, np.where(data.pop.set_aside, -1, 0),
+                                mailing, 0.2, sample=1_200, indicators=True, seed=3)
+
+    distinct = fit()
+    assert distinct.facts["chosen_model"] == "boosting"
+    flags = distinct.model.design.indicators
+    assert 0 < len(flags) < distinct.facts["indicator_columns"]
+    monkeypatch.setattr(la, "_distinct_flags", lambda x, columns: columns)
+    every = fit()
+    assert len(every.model.design.indicators) == distinct.facts["indicator_columns"]
+    assert set(flags) < set(every.model.design.indicators)
+    assert json.dumps(distinct.facts) == json.dumps(every.facts)
+    for name, table in every.tables.items():
+        pd.testing.assert_frame_equal(distinct.tables[name], table, check_exact=True)
+    probe = data.pop.matrix.to_numpy()[:2_000]
+    np.testing.assert_array_equal(distinct.model.score(probe), every.model.score(probe))
+    monkeypatch.undo()
+
+    real = la._classifier
+    monkeypatch.setattr(la, "_classifier", lambda name, seed, balanced=False: (
+        DummyClassifier(strategy="prior") if name == "boosting" else real(name, seed, balanced)))
+    logistic = fit()
+    assert logistic.facts["chosen_model"] == "logistic"
+    assert len(logistic.model.design.indicators) == logistic.facts["indicator_columns"]
+
+
+def test_tree_sums_give_predict_probas_odds_with_columns_shuffled():
+    """Recomputing only the trees that read the shuffled columns gives the odds of a full
+    prediction to the bit, for each source; not built for a model that is not boosting."""
+    reducer, x_train, y_train, x_held, y_held = _flag_data(1)
+    design = la.Design(reducer, components=False, indicators=(1, 4))
+    classifier = la._fit_classifier("boosting", 0, design.transform(x_train), y_train)
+    inputs = design.transform(x_held)
+    sums = la.TreeSums.of(classifier, inputs, la._odds(classifier, inputs))
+    assert sums is not None  # None: scikit-learn's internals changed, the importance predicts in full
+    rng = np.random.default_rng(4)
+    for moved in ([0], [1, 2, 3, 5], [4, 6], []):
+        shuffled = inputs.copy()
+        shuffled[:, moved] = inputs[np.ix_(rng.permutation(len(inputs)), moved)]
+        np.testing.assert_array_equal(sums.odds(shuffled, frozenset(moved)), la._odds(classifier, shuffled))
+    assert any(0 in r for r in sums.reads) and any(0 not in r for r in sums.reads)  # trees skipped and not
+    assert la.TreeSums.of(classifier, inputs, la._odds(classifier, inputs) * 2) is None  # a sum that differs
+    logistic = la._fit_classifier("logistic", 0, design.transform(x_train), y_train)
+    assert la.TreeSums.of(logistic, inputs, la._odds(logistic, inputs)) is None
