@@ -17,7 +17,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from analysis.profile.traits import SegmentRows, arrays, first_per_key, split_segments, strongest
+from analysis.profile.traits import Effects, SegmentRows, arrays, first_per_key, split_segments, strongest
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,11 @@ def concept(column: str) -> str:
     return next((key for key, prefixes in CONCEPTS.items() if column.startswith(prefixes)), column)
 
 
-def scores(effects: pd.Series) -> dict[str, float]:
+def scores(effects: Effects) -> dict[str, float]:
     """Composite score of every dimension: the mean of its columns' signed effects present."""
     out = {}
     for dim in (*ADJECTIVES, AGE, FAMILY):
-        values = [sign * float(effects[c]) for c, sign in dim.columns.items() if c in effects.index]
+        values = [sign * float(effects[c]) for c, sign in dim.columns.items() if c in effects]
         out[dim.key] = sum(values) / len(values) if values else 0.0
     return out
 
@@ -154,12 +154,16 @@ def name_segments(traits: pd.DataFrame, segments: range, taken: set[str]) -> dic
                         {i: facts_of(rows)["age_band"]["code"] for i, rows in parts.items()})
 
 
-def effects_of(rows: SegmentRows) -> pd.Series:
-    """A segment's effect per cleaned column (what ``scores`` and ``recommend`` read)."""
-    return pd.Series(rows["effect"], index=pd.Index(rows["column"], name="column"), name="effect")
+def effects_of(rows: SegmentRows) -> dict[str, float]:
+    """A segment's effect per cleaned column (what ``scores`` and ``recommend`` read).
+
+    A dict, not a Series: each lookup in a Series with a text index costs microseconds, and
+    naming and recommending look up every segment's columns dozens of times.
+    """
+    return dict(zip(rows["column"].tolist(), rows["effect"].tolist()))
 
 
-def unique_names(effects: dict[int, pd.Series], taken: set[str] | None = None,
+def unique_names(effects: dict[int, Effects], taken: set[str] | None = None,
                  age_bands: dict[int, int | None] | None = None) -> dict[int, str]:
     """A unique name per segment, strongest-distinguished segments choosing first."""
     taken = set() if taken is None else taken
