@@ -8,14 +8,14 @@ group's id and code, groups the codes of their types.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 
 from analysis.constants import SET_ASIDE
 from analysis.profile.naming import dimension_facts, effects_of, facts_of, portrait, scores
 from analysis.profile.recommend import recommend
-from analysis.profile.traits import SegmentRows, split_segments, strongest
+from analysis.profile.traits import SegmentRows, arrays, split_segments, strongest
 
 
 def finite(value: float) -> float | None:
@@ -56,8 +56,8 @@ def describe(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, st
             "population_share": float(row["population_share"]), "customer_share": float(row["customer_share"]),
             "population_count": int(row["population_count"]), "customer_count": int(row["customer_count"]),
             **index_facts(row), "verdict": row["verdict"],
-            "top_traits": [] if aside else _traits(rows, strongest(rows)),
-            "portrait_traits": [] if aside else _traits(rows, portrait(rows)),
+            "top_traits": [] if aside else _trait_facts(rows, strongest(rows)),
+            "portrait_traits": [] if aside else _trait_facts(rows, portrait(rows)),
             "key_facts": {} if aside else facts_of(rows),
             "dimensions": {} if aside else dimension_facts(scores(effects)),
             "recommendation": recommend(verdict, effects).to_dict(),
@@ -69,7 +69,12 @@ def describe(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, st
     return out
 
 
-def _traits(rows: SegmentRows, positions: np.ndarray) -> list[dict]:
+def _traits(rows: pd.DataFrame) -> list[dict]:
+    """The facts of each row of a trait table (what ``top_traits`` or ``portrait_traits`` returned)."""
+    return _trait_facts(arrays(rows), range(len(rows)))
+
+
+def _trait_facts(rows: SegmentRows, positions: Iterable[int]) -> list[dict]:
     return [{"column": rows["column"][i], "description": rows["description"][i], "phrase": rows["phrase"][i],
              "kind": rows["kind"][i], "effect": round(float(rows["effect"][i]), 3),
              "difference": round(float(rows["difference"][i]), 4)} for i in positions]
