@@ -8,13 +8,14 @@ group's id and code, groups the codes of their types.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import pandas as pd
 
 from analysis.constants import SET_ASIDE
-from analysis.profile.naming import dimension_facts, key_facts, portrait_traits, scores
+from analysis.profile.naming import dimension_facts, effects_of, facts_of, portrait, scores
 from analysis.profile.recommend import recommend
-from analysis.profile.traits import top_traits
+from analysis.profile.traits import SegmentRows, arrays, split_segments, strongest
 
 
 def finite(value: float) -> float | None:
@@ -42,10 +43,12 @@ def describe(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, st
              parent_codes: dict[int, str] | None = None) -> list[dict]:
     """One entry per row of ``comparison`` (set-aside included), in the comparison's order."""
     out = []
+    parts = split_segments(traits, [int(s) for s in comparison.index])
     for segment, row in comparison.iterrows():
         segment = int(segment)
         aside = segment == SET_ASIDE
-        effects = traits[traits["segment"] == segment].set_index("column")["effect"]
+        rows = parts[segment]
+        effects = effects_of(rows)
         verdict = "set-aside" if aside else row["verdict"]
         entry = {
             "id": segment, "code": codes[segment], "level": level, "name": names[segment],
@@ -53,9 +56,9 @@ def describe(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, st
             "population_share": float(row["population_share"]), "customer_share": float(row["customer_share"]),
             "population_count": int(row["population_count"]), "customer_count": int(row["customer_count"]),
             **index_facts(row), "verdict": row["verdict"],
-            "top_traits": [] if aside else _traits(top_traits(traits, segment)),
-            "portrait_traits": [] if aside else _traits(portrait_traits(traits, segment)),
-            "key_facts": {} if aside else key_facts(traits, segment),
+            "top_traits": [] if aside else _trait_facts(rows, strongest(rows)),
+            "portrait_traits": [] if aside else _trait_facts(rows, portrait(rows)),
+            "key_facts": {} if aside else facts_of(rows),
             "dimensions": {} if aside else dimension_facts(scores(effects)),
             "recommendation": recommend(verdict, effects).to_dict(),
         }
@@ -67,6 +70,11 @@ def describe(comparison: pd.DataFrame, traits: pd.DataFrame, names: dict[int, st
 
 
 def _traits(rows: pd.DataFrame) -> list[dict]:
-    return [{"column": r.column, "description": r.description, "phrase": r.phrase, "kind": r.kind,
-             "effect": round(float(r.effect), 3), "difference": round(float(r.difference), 4)}
-            for r in rows.itertuples()]
+    """The facts of each row of a trait table (what ``top_traits`` or ``portrait_traits`` returned)."""
+    return _trait_facts(arrays(rows), range(len(rows)))
+
+
+def _trait_facts(rows: SegmentRows, positions: Iterable[int]) -> list[dict]:
+    return [{"column": rows["column"][i], "description": rows["description"][i], "phrase": rows["phrase"][i],
+             "kind": rows["kind"][i], "effect": round(float(rows["effect"][i]), 3),
+             "difference": round(float(rows["difference"][i]), 4)} for i in positions]

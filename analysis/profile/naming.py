@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
-from analysis.profile.traits import top_traits
+from analysis.profile.traits import Effects, SegmentRows, arrays, first_per_key, split_segments, strongest
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,11 @@ def concept(column: str) -> str:
     return next((key for key, prefixes in CONCEPTS.items() if column.startswith(prefixes)), column)
 
 
-def scores(effects: pd.Series) -> dict[str, float]:
+def scores(effects: Effects) -> dict[str, float]:
     """Composite score of every dimension: the mean of its columns' signed effects present."""
     out = {}
     for dim in (*ADJECTIVES, AGE, FAMILY):
-        values = [sign * float(effects[c]) for c, sign in dim.columns.items() if c in effects.index]
+        values = [sign * float(effects[c]) for c, sign in dim.columns.items() if c in effects]
         out[dim.key] = sum(values) / len(values) if values else 0.0
     return out
 
@@ -148,11 +149,21 @@ def name_candidates(score: dict[str, float], age_band: int | None = None) -> lis
 
 def name_segments(traits: pd.DataFrame, segments: range, taken: set[str]) -> dict[int, str]:
     """Unique names for ``segments`` from their trait table (effects and age bands)."""
-    effects = {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in segments}
-    return unique_names(effects, taken, {i: key_facts(traits, i)["age_band"]["code"] for i in segments})
+    parts = split_segments(traits, segments)
+    return unique_names({i: effects_of(rows) for i, rows in parts.items()}, taken,
+                        {i: facts_of(rows)["age_band"]["code"] for i, rows in parts.items()})
 
 
-def unique_names(effects: dict[int, pd.Series], taken: set[str] | None = None,
+def effects_of(rows: SegmentRows) -> dict[str, float]:
+    """A segment's effect per cleaned column (what ``scores`` and ``recommend`` read).
+
+    A dict, not a Series: each lookup in a Series with a text index costs microseconds, and
+    naming and recommending look up every segment's columns dozens of times.
+    """
+    return dict(zip(rows["column"].tolist(), rows["effect"].tolist()))
+
+
+def unique_names(effects: dict[int, Effects], taken: set[str] | None = None,
                  age_bands: dict[int, int | None] | None = None) -> dict[int, str]:
     """A unique name per segment, strongest-distinguished segments choosing first."""
     taken = set() if taken is None else taken
@@ -178,25 +189,35 @@ def _roman(n: int) -> str:
 
 def portrait_traits(traits: pd.DataFrame, segment: int, n: int = PORTRAIT_TRAITS) -> pd.DataFrame:
     """The strongest trait per concept (no idea twice), up to ``n``, strongest first."""
-    top = top_traits(traits, segment, n=len(traits))
-    top = top.assign(concept=[concept(c) for c in top["column"]])
-    return top.drop_duplicates("concept").head(n)
+    rows = traits[traits["segment"] == segment]
+    top = rows.iloc[portrait(arrays(rows), n)]
+    return top.assign(concept=[concept(c) for c in top["column"]])
+
+
+def portrait(rows: SegmentRows, n: int = PORTRAIT_TRAITS) -> np.ndarray:
+    """Positions in one segment's ``rows`` of ``portrait_traits``."""
+    ranked = strongest(rows, len(rows["effect"]))
+    return ranked[first_per_key(np.arange(len(ranked)), [concept(c) for c in rows["column"][ranked]], n)]
 
 
 def key_facts(traits: pd.DataFrame, segment: int) -> dict[str, dict]:
     """Per key fact: the column, the segment's mean code, the rounded code and the effect."""
-    rows = traits[traits["segment"] == segment].set_index("column")
+    return facts_of(arrays(traits[traits["segment"] == segment]))
+
+
+def facts_of(rows: SegmentRows) -> dict[str, dict]:
+    """``key_facts`` from one segment's ``rows``."""
+    where = {column: i for i, column in enumerate(rows["column"])}
     out = {}
     for key, column in KEY_FACTS.items():
-        if column not in rows.index:
+        if column not in where:
             out[key] = {"column": column, "mean": None, "code": None, "effect": None,
                         "reason": "column not used in this analysis"}
             continue
-        row = rows.loc[column]
-        out[key] = {"column": column, "mean": round(float(row["segment_mean"]), 3),
-                    "code": int(round(float(row["segment_mean"]))),
-                    "population_mean": round(float(row["population_mean"]), 3),
-                    "effect": round(float(row["effect"]), 3)}
+        mean = float(rows["segment_mean"][where[column]])
+        out[key] = {"column": column, "mean": round(mean, 3), "code": int(round(mean)),
+                    "population_mean": round(float(rows["population_mean"][where[column]]), 3),
+                    "effect": round(float(rows["effect"][where[column]]), 3)}
     return out
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import pandas as pd
+from analysis.profile.traits import Effects
 
 RULES = Path(__file__).parents[1] / "data" / "recommendations.toml"
 MAX_THEMES = 3
@@ -57,7 +57,7 @@ def load_rules(path: Path = RULES) -> dict:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
-def recommend(verdict: str, effects: pd.Series, rules: dict | None = None) -> Recommendation:
+def recommend(verdict: str, effects: Effects, rules: dict | None = None) -> Recommendation:
     """``verdict`` from the comparison ('set-aside' for the set-aside group); ``effects`` maps column -> d."""
     rules = load_rules() if rules is None else rules
     base = rules["verdict"][verdict]
@@ -66,7 +66,7 @@ def recommend(verdict: str, effects: pd.Series, rules: dict | None = None) -> Re
                           _fired(rules.get("message", []), effects, "message", MAX_THEMES))
 
 
-def _fired(rules: list[dict], effects: pd.Series, key: str, limit: int) -> tuple[Fired, ...]:
+def _fired(rules: list[dict], effects: Effects, key: str, limit: int) -> tuple[Fired, ...]:
     fired = []
     for rule in rules:
         effect = float(effects.get(rule["column"], 0.0))

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.profile.naming import (ADJECTIVES, AGE_NOUNS, concept, key_facts, name_candidates, name_segments,
-                                    portrait_traits, scores, unique_names)
+from analysis.profile.naming import (ADJECTIVES, AGE, AGE_NOUNS, FAMILY, KEY_FACTS, concept, key_facts, name_candidates,
+                                    name_segments, portrait_traits, scores, unique_names)
+from analysis.profile.traits import top_traits
 
 WORDS = {w for d in ADJECTIVES for w in (d.high, d.low)}
 
@@ -100,3 +101,50 @@ def test_key_facts_are_rounded_mean_codes_of_ordered_scales():
     facts = key_facts(traits, 0)
     assert facts["age_band"]["code"] == 4 and facts["density"]["code"] == 2
     assert facts["income"]["code"] is None and facts["income"]["reason"]
+
+
+def random_traits(seed: int, segments: int = 4) -> pd.DataFrame:
+    """A trait table on the naming columns and a few more, with tied effects and NaN."""
+    rng = np.random.default_rng(seed)
+    names = sorted({c for d in (*ADJECTIVES, AGE, FAMILY) for c in d.columns} | {"LP_FAMILIE_GROB_3", "KBA05_X"})
+    names.remove("INNENSTADT")  # a naming column the analysis may have dropped
+    effect = rng.normal(scale=0.6, size=(segments, len(names))).round(1)
+    effect[rng.random(effect.shape) < 0.05] = np.nan
+    kind = np.where([n.endswith("_3") for n in names], "flag", "scale")
+    table = pd.DataFrame({
+        "segment": np.repeat(np.arange(segments), len(names)), "column": np.tile(names, segments),
+        "effect": effect.ravel(), "segment_mean": rng.uniform(1, 5, size=effect.size),
+        "population_mean": rng.uniform(1, 5, size=effect.size), "kind": np.tile(kind, segments),
+        "phrase": np.tile(rng.choice(["a", "b", "c", "d", "e", "f", "g"], size=len(names)), segments)})
+    return table.sample(frac=1, random_state=seed)
+
+
+def key_facts_by_definition(traits: pd.DataFrame, segment: int) -> dict[str, dict]:
+    """``key_facts`` as first written: ``.loc`` on the segment's rows indexed by column."""
+    rows = traits[traits["segment"] == segment].set_index("column")
+    out = {}
+    for key, column in KEY_FACTS.items():
+        if column not in rows.index:
+            out[key] = {"column": column, "mean": None, "code": None, "effect": None,
+                        "reason": "column not used in this analysis"}
+            continue
+        row = rows.loc[column]
+        out[key] = {"column": column, "mean": round(float(row["segment_mean"]), 3),
+                    "code": int(round(float(row["segment_mean"]))),
+                    "population_mean": round(float(row["population_mean"]), 3),
+                    "effect": round(float(row["effect"]), 3)}
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_portrait_key_facts_and_names_from_arrays_equal_the_dataframe_definitions(seed):
+    traits = random_traits(seed)
+    for segment in range(4):
+        top = top_traits(traits, segment, n=len(traits))
+        expected = top.assign(concept=[concept(c) for c in top["column"]]).drop_duplicates("concept").head(4)
+        pd.testing.assert_frame_equal(portrait_traits(traits, segment, 4), expected)
+        # as text, so that a NaN effect compares equal to a NaN effect
+        assert repr(key_facts(traits, segment)) == repr(key_facts_by_definition(traits, segment))
+    series = {i: traits[traits["segment"] == i].set_index("column")["effect"] for i in range(4)}
+    bands = {i: key_facts_by_definition(traits, i)["age_band"]["code"] for i in range(4)}
+    assert name_segments(traits, range(4), set()) == unique_names(series, set(), bands)

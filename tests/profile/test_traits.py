@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from analysis.prepare.cleaning import CleanColumn
-from analysis.profile.traits import regroup_sums, top_traits, trait_sums, trait_table
+from analysis.profile.traits import (regroup_sums, split_segments, strongest, top_traits, trait_sums, trait_table,
+                                     traits_from_sums)
 
 COLUMNS = {
     "AGE": CleanColumn("AGE", "AGE", "scale", "Age band", "younger", "older"),
@@ -99,3 +100,66 @@ def test_regroup_sums_leaves_out_an_empty_type_of_a_group_past_k():
     added = regroup_sums(sums, np.array([0, 0, 1]), 1)
     np.testing.assert_array_equal(added[:, 0, 0], [2, 3, 5])
     np.testing.assert_array_equal(added[:, 1, 0], [1, 4, 16])  # set aside
+
+
+def random_traits(seed: int, segments: int = 4, columns: int = 40) -> pd.DataFrame:
+    """A trait table with what makes ranking tricky: tied effects (one decimal), NaN effects,
+    flags on both sides, repeated phrases and segments in no particular row order."""
+    rng = np.random.default_rng(seed)
+    effect = rng.normal(scale=0.6, size=(segments, columns)).round(1)
+    effect[rng.random(effect.shape) < 0.05] = np.nan
+    kind = rng.choice(["scale", "flag"], size=columns)
+    phrase = rng.choice([f"phrase {i}" for i in range(columns // 3)], size=columns)
+    table = pd.DataFrame({"segment": np.repeat(np.arange(segments), columns), "column": np.tile(
+        [f"C{i}" for i in range(columns)], segments), "effect": effect.ravel(), "kind": np.tile(kind, segments),
+        "phrase": np.tile(phrase, segments), "difference": rng.normal(size=segments * columns)})
+    return table.sample(frac=1, random_state=seed)
+
+
+def top_traits_by_definition(traits: pd.DataFrame, segment: int, n: int) -> pd.DataFrame:
+    """``top_traits`` as first written: DataFrame filters, pandas' sort, drop_duplicates."""
+    rows = traits[traits["segment"] == segment]
+    rows = rows[(rows["kind"] != "flag") | (rows["effect"] > 0)]
+    rows = rows.reindex(rows["effect"].abs().sort_values(ascending=False).index)
+    return rows[rows["effect"].abs() >= 0.2].drop_duplicates("phrase").head(n)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_top_traits_from_arrays_equal_the_dataframe_definition(seed):
+    """Same rows in the same order, ties and NaN included, whether asked of the table or of a split."""
+    traits = random_traits(seed)
+    parts = split_segments(traits, [0, 1, 2, 3, 9])
+    for segment in range(4):
+        for n in (3, 6, 40):
+            expected = top_traits_by_definition(traits, segment, n)
+            pd.testing.assert_frame_equal(top_traits(traits, segment, n), expected)
+            rows = parts[segment]
+            assert list(rows["column"][strongest(rows, n)]) == list(expected["column"])
+    assert all(len(values) == 0 for values in parts[9].values())  # a segment with no rows: empty arrays
+
+
+def traits_from_sums_by_definition(sums: np.ndarray, names: list[str], columns: dict[str, CleanColumn]) -> pd.DataFrame:
+    """The text columns of ``traits_from_sums`` as first written: one lookup per row of the table."""
+    table = traits_from_sums(sums, names, columns)[["segment", "column", "effect", "segment_mean", "population_mean"]]
+    table["kind"] = [columns[c].kind for c in table["column"]]
+    flag = (table["kind"] == "flag").to_numpy()
+    table["difference"] = np.where(flag, table["segment_mean"] - table["population_mean"], table["effect"])
+    table["phrase"] = [columns[c].label if columns[c].kind == "flag" and e > 0 else columns[c].words(e)
+                       for c, e in zip(table["column"], table["effect"])]
+    table["description"] = [columns[c].description for c in table["column"]]
+    table["source"] = [columns[c].source for c in table["column"]]
+    return table
+
+
+def test_trait_table_text_columns_equal_the_row_by_row_definition():
+    """Phrases by the effect's side (0 and NaN read as below), descriptions and sources, row by row."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(-1, 5, size=500)
+    values = np.column_stack([rng.integers(1, 5, size=500), np.full(500, 3),  # SAVER constant: effect 0
+                              rng.random(500) > 0.6]).astype(np.float32)
+    values[labels == 3, 0] = np.nan  # segment 3 unknown on AGE: NaN effect
+    sums = trait_sums(values, labels, 5)
+    table = traits_from_sums(sums, list(COLUMNS), COLUMNS)
+    assert table["effect"].isna().any() and (table["effect"] == 0).any()
+    assert (table["effect"] > 0).any() and (table["effect"] < 0).any()
+    pd.testing.assert_frame_equal(table, traits_from_sums_by_definition(sums, list(COLUMNS), COLUMNS))
