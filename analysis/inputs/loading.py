@@ -393,13 +393,17 @@ def _encoding(path: Path) -> str:
 
     Deciding before reading keeps UTF-8 files on pyarrow's fast path and their non-ASCII names
     intact (read as Latin-1 they would be garbled). The check decodes the whole file once,
-    which costs a fraction of a second on the full data.
+    which costs a fraction of a second on the full data; a chunk of plain ASCII (the codes, and
+    usually everything) is only scanned, not decoded: 0.08 instead of 0.2-0.3 s on the population.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
+    buffer = bytearray(SCAN_CHUNK)  # one buffer, read into: a fresh chunk per read costs page faults
     try:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(SCAN_CHUNK), b""):
-                decoder.decode(chunk)
+        with path.open("rb", buffering=0) as fh:
+            while size := fh.readinto(buffer):
+                chunk = buffer if size == len(buffer) else buffer[:size]
+                if not (chunk.isascii() and not decoder.getstate()[0]):  # ASCII after a whole character: valid
+                    decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return "latin-1"

@@ -285,3 +285,16 @@ def test_text_blocks_join_into_the_categorical_of_their_strings(blocks):
     expected = pd.Categorical(np.array([s for strings in blocks for s in strings], dtype=object))
     joined = loading._categorical(parts)
     pd.testing.assert_series_equal(pd.Series(joined), pd.Series(expected))
+
+
+@pytest.mark.parametrize(("tail", "expected"), [
+    ("ä".encode(), "utf-8"),  # a whole character split across two chunks
+    (b"\xc3", "latin-1"),  # the first byte of a character, then plain ASCII: not UTF-8
+    (b"\xe4", "latin-1"),  # a Latin-1 byte
+    (b"\xc3" + b"5" * 8 + b"\xa4", "latin-1"),  # a character's two bytes with a chunk of ASCII between
+])
+def test_encoding_is_decided_across_chunk_boundaries(tmp_path, monkeypatch, tail, expected):
+    monkeypatch.setattr(loading, "SCAN_CHUNK", 8)
+    path = tmp_path / "names.csv"
+    path.write_bytes(b"a;b\n123" + tail + b"5;6\n" + b"7;8\n" * 5)  # the tail starts at the first chunk's last byte
+    assert loading._encoding(path) == expected
