@@ -250,10 +250,8 @@ def select_k(
             silhouettes = dict(zip(ks, _silhouettes(evaluation, [eval_labels[k] for k in ks], block=256, pool=pool)))
             for k, futures in first_needed.items():
                 measure(k, futures)
-            stability = {k: rows[k]["stability_mean"] for k in first_needed}
-            while (k := _next_to_measure(ks, silhouettes, stability, elbow)) is not None:
+            while (k := _next_to_measure(ks, silhouettes, _measured(rows), elbow)) is not None:
                 measure(k, refit(k))
-                stability[k] = rows[k]["stability_mean"]
         except BaseException:  # a failed fit or Ctrl-C: do not run the queued fits first
             pool.shutdown(cancel_futures=True)
             raise
@@ -537,6 +535,11 @@ def _elbow_gaps(ks: np.ndarray, inertia: np.ndarray) -> np.ndarray:
     return y[0] + (y[-1] - y[0]) * x - y
 
 
+def _measured(rows: dict[int, dict]) -> dict[int, float]:
+    """Mean stability of the k's whose stability has been measured so far."""
+    return {k: row["stability_mean"] for k, row in rows.items() if "stability_mean" in row}
+
+
 def _next_to_measure(ks: list[int], silhouettes: dict[int, float], stability: dict[int, float],
                      elbow: int) -> int | None:
     """The next k whose stability :func:`_apply_rule` needs, given those measured so far (the
@@ -554,6 +557,8 @@ def _next_to_measure(ks: list[int], silhouettes: dict[int, float], stability: di
     sil = {k: -np.inf if np.isnan(v) else v for k, v in silhouettes.items()}
     near = [k for k in ks if abs(k - elbow) <= WINDOW and k != elbow]
     if stability[elbow] >= STABLE_ARI:  # only a clearly better-separated k can displace it
+        # ``>`` too: with no silhouette at the elbow (-inf + margin = -inf), a k without one
+        # ranks after the elbow and cannot displace it either.
         near = [k for k in near if sil[k] > sil[elbow] and sil[k] >= sil[elbow] + SILHOUETTE_MARGIN]
     for k in sorted(near, key=lambda k: (-sil[k], abs(k - elbow), k)):
         if k not in stability:
